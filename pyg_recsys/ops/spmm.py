@@ -1,0 +1,98 @@
+r"""Sparse (CSR) times dense products, the hot loop of every propagation layer.
+
+Three paths compute the same :math:`\mathbf{Y} = \mathbf{A}\mathbf{X}`:
+
+* :func:`spmm_reference`: a plain gather / :obj:`index_add_` over the stored
+  entries; slow, obviously correct, and the reference of the tests.
+* the pure-PyTorch fast path: :func:`torch.nn.functional.embedding_bag` over
+  the CSR rows with per-entry weights, whose backward is the same call on the
+  transposed matrix (the matrix itself when it is marked symmetric);
+* compiled kernels from :obj:`pyg_recsys._C`, where built (see
+  :obj:`pyg_recsys.typing.WITH_EXT`).
+"""
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from pyg_recsys.ops.csr import CSR, to_csr, transpose_of
+
+
+def spmm_reference(csr: CSR, x: Tensor) -> Tensor:
+    r"""Reference product :math:`\mathbf{A}\mathbf{X}` by gather and
+    :obj:`index_add_`; differentiable by autograd in :obj:`x` and values."""
+    msg = x.index_select(0, csr.col.to(torch.int64))
+    if csr.value is not None:
+        msg = msg * csr.value.view(-1, 1).to(msg.dtype)
+    out = x.new_zeros(csr.num_rows, x.size(1))
+    return out.index_add(0, csr.row(), msg)
+
+
+def _bag(csr: CSR, x: Tensor, value: Optional[Tensor]) -> Tensor:
+    if csr.num_rows == 0 or x.size(1) == 0:
+        return x.new_zeros(csr.num_rows, x.size(1))
+    if csr.nnz == 0 or x.size(0) == 0:
+        return x.new_zeros(csr.num_rows, x.size(1))
+    col = csr.col if csr.col.dtype == torch.int64 else csr.col.long()
+    weights = None if value is None else value.to(x.dtype).contiguous()
+    return F.embedding_bag(col, x, csr.rowptr, mode='sum',
+                           per_sample_weights=weights,
+                           include_last_offset=True)
+
+
+class _SpMM(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, adj_box, csr_tuple, value, x):
+        csr = CSR(*csr_tuple)
+        ctx.adj = adj_box[0]
+        ctx.csr = csr
+        ctx.save_for_backward(value, x)
+        return _bag(csr, x, value)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        value, x = ctx.saved_tensors
+        csr = ctx.csr._replace(value=value)
+        grad_value = grad_x = None
+        grad_out = grad_out.contiguous()
+        if ctx.needs_input_grad[3]:
+            csr_t, _ = transpose_of(ctx.adj, csr)
+            grad_x = _bag(csr_t, grad_out, csr_t.value)
+        if ctx.needs_input_grad[2]:  # SDDMM: <g[row], x[col]> per entry
+            row = csr.row()
+            grad_value = (grad_out.index_select(0, row) *
+                          x.index_select(0, csr.col.long())).sum(-1)
+            grad_value = grad_value.to(value.dtype)
+        return None, None, grad_value, grad_x
+
+
+def spmm(adj, x: Tensor) -> Tensor:
+    r"""Multiplies the sparse matrix :obj:`adj` (:obj:`torch.sparse` CSR or
+    COO, or :obj:`torch_sparse.SparseTensor`) with the dense :obj:`x`.
+
+    Gradients flow to :obj:`x` and, when they require it, to the stored
+    values of :obj:`adj` (an SDDMM). A transposed copy of the pattern is built
+    once per adjacency and cached, unless the adjacency was declared symmetric
+    with :func:`pyg_recsys.ops.mark_symmetric`.
+
+    Args:
+        adj: The sparse matrix, shape :obj:`[N, M]`.
+        x (torch.Tensor): The dense matrix, shape :obj:`[M, F]`.
+
+    Returns:
+        torch.Tensor: shape :obj:`[N, F]`.
+    """
+    csr = to_csr(adj)
+    if x.dim() != 2:
+        raise ValueError(f"spmm: expected a 2-D dense input, got shape "
+                         f"{tuple(x.shape)}")
+    if x.size(0) != csr.num_cols:
+        raise ValueError(f"spmm: the adjacency has {csr.num_cols} columns "
+                         f"but the input has {x.size(0)} rows")
+    value = csr.value
+    if value is not None and value.dtype != x.dtype and not value.requires_grad:
+        value = value.to(x.dtype)
+    pattern = (csr.rowptr, csr.col, None, csr.num_cols)
+    # The adjacency travels boxed so autograd does not treat it as an input.
+    return _SpMM.apply((adj, ), pattern, value, x)
