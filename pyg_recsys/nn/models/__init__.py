@@ -1,0 +1,5 @@
+from pyg_recsys.nn.models.base import EmbeddingRecommender
+from pyg_recsys.nn.models.lightgcn import LightGCN
+from pyg_recsys.nn.models.mf import MF, MostPopular
+
+__all__ = ['EmbeddingRecommender', 'LightGCN', 'MF', 'MostPopular']

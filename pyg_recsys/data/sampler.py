@@ -1,0 +1,132 @@
+r"""Vectorised BPR triple samplers."""
+from typing import Iterator, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from pyg_recsys.data.graph import InteractionGraph
+
+SCHEMES = ('per_user', 'per_interaction')
+
+
+class BPRSampler:
+    r"""Samples :math:`(u, i, j)` triples for BPR training: :math:`i` a
+    training item of :math:`u`, :math:`j` an item :math:`u` has not
+    interacted with in training (drawn uniformly; training positives are
+    rejected and redrawn, all in torch).
+
+    Two schemes:
+
+    * :obj:`'per_user'` (the LightGCN code's): draw users uniformly among the
+      users with training items, then one of each user's items uniformly;
+      an epoch has as many triples as there are training interactions;
+    * :obj:`'per_interaction'`: every training interaction once per epoch,
+      in random order.
+
+    Args:
+        graph (InteractionGraph): The graph whose training split is sampled.
+        scheme (str, optional): :obj:`'per_user'` or :obj:`'per_interaction'`.
+            (default: :obj:`'per_user'`)
+        num_negatives (int, optional): Negatives per triple; with more than
+            one, :obj:`neg` has shape :obj:`[B, num_negatives]`.
+            (default: :obj:`1`)
+        seed (int, optional): Seed of the sampler's own generator.
+            (default: :obj:`0`)
+    """
+    def __init__(self, graph: InteractionGraph, scheme: str = 'per_user',
+                 num_negatives: int = 1, seed: int = 0):
+        if scheme not in SCHEMES:
+            raise ValueError(f"BPRSampler: unknown scheme '{scheme}' "
+                             f"(expected one of {SCHEMES})")
+        if num_negatives < 1:
+            raise ValueError(f"BPRSampler: num_negatives must be >= 1, got "
+                             f"{num_negatives}")
+        self.scheme = scheme
+        self.num_negatives = num_negatives
+        self.num_items = graph.num_items
+        self.generator = torch.Generator().manual_seed(seed)
+        self.rowptr, self.col = graph.csr('train')
+        deg = self.rowptr.diff()
+        full = (deg >= graph.num_items).nonzero().view(-1)
+        if full.numel() > 0:
+            raise ValueError(f"BPRSampler: user {int(full[0])} has interacted "
+                             f"with every item, so no negative exists")
+        self.active_users = (deg > 0).nonzero().view(-1)
+        self.degree = deg
+        # (user, item) keys, sorted since the graph keeps pairs sorted.
+        self.keys = graph.train[0] * graph.num_items + graph.train[1]
+        self.num_interactions = self.keys.numel()
+
+    def state_dict(self) -> dict:
+        return {'generator': self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state['generator'])
+
+    def _randint(self, high: Tensor, n: int) -> Tensor:
+        # Uniform integers in [0, high) per entry, exact for high < 2**53.
+        r = torch.rand(n, generator=self.generator, dtype=torch.float64)
+        return (r * high.to(torch.float64)).to(torch.int64).clamp_(max=high - 1)
+
+    def is_positive(self, users: Tensor, items: Tensor) -> Tensor:
+        r"""Whether each :obj:`(users[k], items[k])` is a training pair."""
+        query = users * self.num_items + items
+        pos = torch.searchsorted(self.keys, query).clamp_(
+            max=self.keys.numel() - 1)
+        return self.keys[pos] == query
+
+    def negatives(self, users: Tensor) -> Tensor:
+        r"""One uniform non-positive item per entry of :obj:`users` (any
+        shape)."""
+        flat = users.reshape(-1)
+        neg = torch.randint(self.num_items, flat.shape,
+                            generator=self.generator)
+        todo = self.is_positive(flat, neg).nonzero().view(-1)
+        while todo.numel() > 0:
+            neg[todo] = torch.randint(self.num_items, todo.shape,
+                                      generator=self.generator)
+            todo = todo[self.is_positive(flat[todo], neg[todo])]
+        return neg.view(users.shape)
+
+    def sample(self, num_samples: Optional[int] = None
+               ) -> Tuple[Tensor, Tensor, Tensor]:
+        r"""One epoch's worth (or :obj:`num_samples`) of triples
+        :obj:`(users, pos, neg)` in random order."""
+        n = self.num_interactions if num_samples is None else num_samples
+        if self.scheme == 'per_user':
+            pick = torch.randint(self.active_users.numel(), (n, ),
+                                 generator=self.generator)
+            users = self.active_users[pick]
+            offset = self._randint(self.degree[users], n)
+            pos = self.col[self.rowptr[users] + offset]
+        else:
+            rounds = -(-n // self.num_interactions)
+            perm = torch.cat([
+                torch.randperm(self.num_interactions, generator=self.generator)
+                for _ in range(rounds)
+            ])[:n]
+            key = self.keys[perm]
+            users, pos = key // self.num_items, key % self.num_items
+        shape = (n, ) if self.num_negatives == 1 else (n, self.num_negatives)
+        neg_users = users if self.num_negatives == 1 else \
+            users.view(-1, 1).expand(shape)
+        return users, pos, self.negatives(neg_users)
+
+    def batches(self, batch_size: int, num_samples: Optional[int] = None
+                ) -> Iterator[Tuple[Tensor, Tensor, Tensor]]:
+        r"""Yields one epoch of triples in mini-batches of
+        :obj:`batch_size`."""
+        if batch_size <= 0:
+            raise ValueError(f"BPRSampler: batch_size must be positive, got "
+                             f"{batch_size}")
+        users, pos, neg = self.sample(num_samples)
+        for start in range(0, users.numel(), batch_size):
+            end = start + batch_size
+            yield users[start:end], pos[start:end], neg[start:end]
+
+    def __len__(self) -> int:
+        return self.num_interactions
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}(scheme='{self.scheme}', "
+                f"num_negatives={self.num_negatives})")

@@ -1,0 +1,96 @@
+r"""Ranking losses and embedding regularisers, with their exact scalings.
+
+Papers and codebases regularise the layer-0 ("ego") embeddings of a BPR
+batch differently; each scaling in use is available by name so that a recipe
+can be reproduced exactly. With :math:`B` the batch size and
+:math:`\mathbf{e}^{(0)}_u, \mathbf{e}^{(0)}_i, \mathbf{e}^{(0)}_j` the ego rows
+of the :math:`b`-th triple (repeated users count once per triple):
+
+* :obj:`'lightgcn'` (LightGCN code):
+  :math:`\lambda \cdot \frac{1}{2} \sum_b (\|\mathbf{e}^{(0)}_u\|^2 +
+  \|\mathbf{e}^{(0)}_i\|^2 + \|\mathbf{e}^{(0)}_j\|^2) / B`;
+* :obj:`'dccf'` (DCCF code): :math:`\lambda \sum_b (\|\mathbf{e}^{(0)}_u\|^2
+  + \|\mathbf{e}^{(0)}_i\|^2 + \|\mathbf{e}^{(0)}_j\|^2)`, no :math:`\frac12`,
+  no division by :math:`B`;
+* :obj:`'pyg'` (:class:`torch_geometric.nn.models.lightgcn.BPRLoss` as used by
+  PyG's example): :math:`\lambda \|\mathbf{E}^{(0)}_{\mathcal{S}}\|^2 / B` over
+  the set :math:`\mathcal{S}` of distinct nodes of the batch (each row once).
+"""
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+REG_SCALINGS = ('lightgcn', 'dccf', 'pyg')
+
+
+def bpr_loss(pos_score: Tensor, neg_score: Tensor) -> Tensor:
+    r"""The Bayesian Personalized Ranking loss, averaged over the batch:
+    :math:`\frac{1}{B}\sum_b -\ln \sigma(\hat{y}_{ui} - \hat{y}_{uj})
+    = \frac{1}{B}\sum_b \mathrm{softplus}(\hat{y}_{uj} - \hat{y}_{ui})`.
+
+    Args:
+        pos_score (torch.Tensor): Scores of the positive pairs, shape
+            :obj:`[B]`.
+        neg_score (torch.Tensor): Scores of the negative pairs, shape
+            :obj:`[B]` or :obj:`[B, M]` for :math:`M` negatives per positive
+            (then averaged over all :math:`B M` pairs).
+    """
+    if neg_score.dim() == 2:
+        pos_score = pos_score.view(-1, 1)
+    elif pos_score.shape != neg_score.shape:
+        raise ValueError(f"bpr_loss: positive scores {tuple(pos_score.shape)} "
+                         f"and negative scores {tuple(neg_score.shape)} differ")
+    return F.softplus(neg_score - pos_score).mean()
+
+
+def l2_reg(user_ego: Tensor, pos_ego: Tensor, neg_ego: Tensor,
+           lambda_reg: float, scaling: str = 'lightgcn',
+           node_index: Optional[Tensor] = None) -> Tensor:
+    r"""L2 regularisation of the ego embeddings of a BPR batch, in one of the
+    named scalings of this module.
+
+    Args:
+        user_ego (torch.Tensor): Ego rows of the batch users, :obj:`[B, d]`.
+        pos_ego (torch.Tensor): Ego rows of the positive items, :obj:`[B, d]`.
+        neg_ego (torch.Tensor): Ego rows of the negative items, :obj:`[B, d]`
+            (or :obj:`[B, M, d]`).
+        lambda_reg (float): The strength :math:`\lambda`.
+        scaling (str, optional): :obj:`'lightgcn'`, :obj:`'dccf'` or
+            :obj:`'pyg'`. (default: :obj:`'lightgcn'`)
+        node_index (torch.Tensor, optional): For :obj:`'pyg'`, the node id of
+            every row of :obj:`torch.cat([user_ego, pos_ego, neg_ego])`, used
+            to count each distinct node once. Required for :obj:`'pyg'`.
+    """
+    batch_size = user_ego.size(0)
+    if scaling == 'lightgcn':
+        sq = user_ego.pow(2).sum() + pos_ego.pow(2).sum() + \
+            neg_ego.pow(2).sum()
+        return lambda_reg * 0.5 * sq / batch_size
+    if scaling == 'dccf':
+        sq = user_ego.pow(2).sum() + pos_ego.pow(2).sum() + \
+            neg_ego.pow(2).sum()
+        return lambda_reg * sq
+    if scaling == 'pyg':
+        if node_index is None:
+            raise ValueError("l2_reg: scaling='pyg' needs 'node_index' to "
+                             "count every distinct node once")
+        rows = torch.cat([user_ego, pos_ego,
+                          neg_ego.reshape(-1, user_ego.size(-1))])
+        if node_index.numel() != rows.size(0):
+            raise ValueError(f"l2_reg: 'node_index' has {node_index.numel()} "
+                             f"entries for {rows.size(0)} rows")
+        _, first = _first_occurrence(node_index)
+        return lambda_reg * rows[first].pow(2).sum() / batch_size
+    raise ValueError(f"l2_reg: unknown scaling '{scaling}' (expected one of "
+                     f"{REG_SCALINGS})")
+
+
+def _first_occurrence(index: Tensor):
+    uniq, inverse = torch.unique(index, return_inverse=True)
+    pos = torch.arange(index.numel(), device=index.device)
+    first = torch.full((uniq.numel(), ), index.numel(), dtype=torch.long,
+                       device=index.device)
+    first = first.scatter_reduce(0, inverse, pos, reduce='amin')
+    return uniq, first

@@ -1,0 +1,84 @@
+r"""The interface shared by the embedding recommenders of the package."""
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from pyg_recsys.nn.loss import bpr_loss, l2_reg
+
+
+class EmbeddingRecommender(torch.nn.Module):
+    r"""Base of recommenders that score a user-item pair by the dot product
+    of a final user embedding and a final item embedding.
+
+    Subclasses implement :meth:`embeddings` (the final tables, given the
+    graph's normalised adjacency, which models without propagation ignore)
+    and keep their layer-0 table in :obj:`self.embedding` with users at rows
+    :obj:`0..U-1` and items at rows :obj:`U..U+I-1`.
+    """
+    num_users: int
+    num_items: int
+    embedding: torch.nn.Embedding
+
+    def embeddings(self, adj=None) -> Tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+    def _check_batch(self, users: Tensor, pos: Tensor, neg: Tensor) -> None:
+        if users.shape != pos.shape or users.size(0) != neg.size(0):
+            raise ValueError(f"{self.__class__.__name__}: users {tuple(users.shape)}, "
+                             f"positives {tuple(pos.shape)} and negatives "
+                             f"{tuple(neg.shape)} must have the same length")
+
+    def recommendation_loss(self, adj, users: Tensor, pos: Tensor,
+                            neg: Tensor, lambda_reg: float = 1e-4,
+                            reg_scaling: str = 'lightgcn'
+                            ) -> Tuple[Tensor, dict]:
+        r"""BPR loss of the triples :obj:`(users, pos, neg)` plus L2
+        regularisation of their ego embeddings in the named scaling (see
+        :mod:`pyg_recsys.nn.loss`). Returns the total and its parts."""
+        self._check_batch(users, pos, neg)
+        user_emb, item_emb = self.embeddings(adj)
+        u = user_emb[users]
+        pos_score = (u * item_emb[pos]).sum(-1)
+        neg_score = (u.unsqueeze(-2) * item_emb[neg]).sum(-1) \
+            if neg.dim() == 2 else (u * item_emb[neg]).sum(-1)
+        loss = bpr_loss(pos_score, neg_score)
+        reg = torch.zeros((), device=loss.device)
+        if lambda_reg:
+            ego = self.embedding.weight
+            off = self.num_users
+            node_index = torch.cat([users, pos + off, neg.reshape(-1) + off])
+            reg = l2_reg(ego[users], ego[pos + off], ego[neg + off],
+                         lambda_reg, reg_scaling, node_index=node_index)
+        return loss + reg, {'bpr': float(loss), 'reg': float(reg)}
+
+    @torch.no_grad()
+    def scores(self, users: Tensor, adj=None) -> Tensor:
+        r"""Scores of every item for :obj:`users`, shape :obj:`[B, I]`."""
+        user_emb, item_emb = self.embeddings(adj)
+        return user_emb[users] @ item_emb.t()
+
+    @torch.no_grad()
+    def recommend(self, users: Tensor, k: int, adj=None,
+                  exclude: Optional[Tuple[Tensor, Tensor]] = None,
+                  batch_size: int = 1024) -> Tensor:
+        r"""The top-:obj:`k` items of every user in :obj:`users`, best first,
+        ties broken by lower item id, never recommending an item of
+        :obj:`exclude` (the users' training items, as the :obj:`(rowptr,
+        col)` of :meth:`pyg_recsys.data.InteractionGraph.csr`).
+
+        Returns:
+            torch.Tensor: item ids, shape :obj:`[len(users), k]`; :obj:`-1`
+            pads rows of users with fewer than :obj:`k` candidate items.
+        """
+        from pyg_recsys.ops.topk import masked_topk
+        users = torch.as_tensor(users, dtype=torch.long).view(-1)
+        if users.numel() and (int(users.min()) < 0
+                              or int(users.max()) >= self.num_users):
+            raise ValueError(f"{self.__class__.__name__}.recommend: user ids "
+                             f"must lie in [0, {self.num_users})")
+        if k <= 0:
+            raise ValueError(f"recommend: k must be positive, got {k}")
+        user_emb, item_emb = self.embeddings(adj)
+        return masked_topk(user_emb, item_emb, users, k, exclude=exclude,
+                           batch_size=batch_size)

@@ -1,0 +1,82 @@
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+from torch.nn import Embedding
+
+from pyg_recsys.nn.models.base import EmbeddingRecommender
+
+
+class MF(EmbeddingRecommender):
+    r"""Matrix factorisation trained with BPR (BPR-MF), from the `"BPR:
+    Bayesian Personalized Ranking from Implicit Feedback"
+    <https://arxiv.org/abs/1205.2618>`_ paper: :math:`\hat{y}_{ui} =
+    \mathbf{e}_u^\top \mathbf{e}_i`. Ignores the graph.
+
+    Args:
+        num_users (int): The number of users.
+        num_items (int): The number of items.
+        embedding_dim (int, optional): The embedding size. (default: :obj:`64`)
+        init_std (float, optional): Standard deviation of the normal
+            initialisation. (default: :obj:`0.1`)
+    """
+    def __init__(self, num_users: int, num_items: int,
+                 embedding_dim: int = 64, init_std: Optional[float] = 0.1):
+        super().__init__()
+        if num_users <= 0 or num_items <= 0:
+            raise ValueError(f"MF: needs users and items, got "
+                             f"num_users={num_users}, num_items={num_items}")
+        self.num_users = num_users
+        self.num_items = num_items
+        self.embedding_dim = embedding_dim
+        self.init_std = init_std
+        self.embedding = Embedding(num_users + num_items, embedding_dim)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        if self.init_std is None:
+            torch.nn.init.xavier_uniform_(self.embedding.weight)
+        else:
+            torch.nn.init.normal_(self.embedding.weight, std=self.init_std)
+
+    def embeddings(self, adj=None) -> Tuple[Tensor, Tensor]:
+        w = self.embedding.weight
+        return w[:self.num_users], w[self.num_users:]
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.num_users}, '
+                f'{self.num_items}, embedding_dim={self.embedding_dim})')
+
+
+class MostPopular(torch.nn.Module):
+    r"""Recommends the items with the most training interactions to every
+    user (the most-popular baseline). Has no parameters to train.
+
+    Args:
+        item_degree (torch.Tensor): Training interactions per item, shape
+            :obj:`[I]` (:meth:`pyg_recsys.data.InteractionGraph.item_degree`).
+        num_users (int): The number of users.
+    """
+    def __init__(self, item_degree: Tensor, num_users: int):
+        super().__init__()
+        self.num_users = int(num_users)
+        self.num_items = int(item_degree.numel())
+        self.register_buffer('popularity', item_degree.to(torch.float))
+
+    @torch.no_grad()
+    def scores(self, users: Tensor, adj=None) -> Tensor:
+        return self.popularity.view(1, -1).expand(users.numel(), -1)
+
+    @torch.no_grad()
+    def recommend(self, users: Tensor, k: int, adj=None,
+                  exclude: Optional[Tuple[Tensor, Tensor]] = None,
+                  batch_size: int = 1024) -> Tensor:
+        r"""See :meth:`EmbeddingRecommender.recommend`."""
+        from pyg_recsys.ops.topk import masked_topk_scores
+        users = torch.as_tensor(users, dtype=torch.long).view(-1)
+        return masked_topk_scores(lambda u: self.scores(u), users, k,
+                                  self.num_items, exclude=exclude,
+                                  batch_size=batch_size)
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(num_items={self.num_items})'

@@ -1,0 +1,57 @@
+import math
+
+import pytest
+import torch
+from torch_geometric.nn.models.lightgcn import BPRLoss
+
+from pyg_recsys.nn.loss import bpr_loss, l2_reg
+
+# A batch of 3 triples in which user 0 appears twice.
+USERS = torch.tensor([0, 0, 1])
+POS = torch.tensor([0, 1, 1])
+NEG = torch.tensor([2, 2, 0])
+USER_EGO = torch.tensor([[1.0, 0.0], [2.0, 1.0]])  # |u0|^2 = 1, |u1|^2 = 5
+ITEM_EGO = torch.tensor([[0.0, 1.0], [1.0, 1.0], [3.0, 0.0]])  # 1, 2, 9
+
+
+def batch_rows():
+    return USER_EGO[USERS], ITEM_EGO[POS], ITEM_EGO[NEG]
+
+
+def test_bpr_loss_by_hand():
+    pos = torch.tensor([2.0, 0.5])
+    neg = torch.tensor([1.0, 1.5])
+    expected = (-math.log(1 / (1 + math.exp(-1.0))) -
+                math.log(1 / (1 + math.exp(1.0)))) / 2
+    assert float(bpr_loss(pos, neg)) == pytest.approx(expected)
+    # Several negatives per positive: the mean over all pairs.
+    neg2 = torch.tensor([[1.0, 3.0], [1.5, 0.5]])
+    expected2 = sum(math.log1p(math.exp(n - p)) for p, row in
+                    zip([2.0, 0.5], [[1.0, 3.0], [1.5, 0.5]])
+                    for n in row) / 4
+    assert float(bpr_loss(pos, neg2)) == pytest.approx(expected2)
+    with pytest.raises(ValueError, match='differ'):
+        bpr_loss(pos, torch.zeros(3))
+
+
+def test_l2_scalings_by_hand():
+    u, p, n = batch_rows()
+    # Rows counted per triple: users 1+1+5, pos 1+2+2, neg 9+9+1 = 31.
+    lam = 0.1
+    assert float(l2_reg(u, p, n, lam, 'lightgcn')) == pytest.approx(
+        lam * 0.5 * 31 / 3)
+    assert float(l2_reg(u, p, n, lam, 'dccf')) == pytest.approx(lam * 31)
+    # PyG: each distinct node once: users {0, 1} = 6, items {0, 1, 2} = 12.
+    num_users = 2
+    node_index = torch.cat([USERS, POS + num_users, NEG + num_users])
+    assert float(l2_reg(u, p, n, lam, 'pyg', node_index)) == pytest.approx(
+        lam * 18 / 3)
+    # ... which is what PyG's own BPRLoss computes on the distinct rows.
+    emb = torch.cat([USER_EGO, ITEM_EGO])
+    zeros = torch.zeros(3)
+    pyg = BPRLoss(lambda_reg=lam)(zeros, zeros, emb[node_index.unique()])
+    assert float(pyg) - math.log(2) == pytest.approx(lam * 18 / 3, rel=1e-5)
+    with pytest.raises(ValueError, match='node_index'):
+        l2_reg(u, p, n, lam, 'pyg')
+    with pytest.raises(ValueError, match='unknown scaling'):
+        l2_reg(u, p, n, lam, 'other')

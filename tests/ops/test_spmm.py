@@ -1,0 +1,112 @@
+import pytest
+import torch
+
+from pyg_recsys.ops import CSR, light_propagate, mark_symmetric, spmm, \
+    spmm_reference, to_csr
+
+
+def random_sparse(n, m, density=0.3, seed=0, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    dense = torch.rand(n, m, generator=g, dtype=dtype)
+    dense[torch.rand(n, m, generator=g) > density] = 0
+    return dense
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_spmm_matches_dense(dtype):
+    dense = random_sparse(7, 5, dtype=dtype)
+    dense[3] = 0  # an empty row
+    x = torch.randn(5, 4, dtype=dtype)
+    out = spmm(dense.to_sparse_csr(), x)
+    torch.testing.assert_close(out, dense @ x)
+    torch.testing.assert_close(spmm(dense.to_sparse_coo(), x), dense @ x)
+    torch.testing.assert_close(spmm_reference(to_csr(dense.to_sparse_csr()),
+                                              x), dense @ x)
+
+
+def test_spmm_gradients_against_dense():
+    dense = random_sparse(6, 6)
+    x = torch.randn(6, 3, dtype=torch.float64, requires_grad=True)
+    adj = dense.to_sparse_csr()
+    g = torch.randn(6, 3, dtype=torch.float64)
+    (spmm(adj, x) * g).sum().backward()
+    torch.testing.assert_close(x.grad, dense.t() @ g)
+
+
+def test_spmm_gradcheck_values_and_input():
+    dense = random_sparse(5, 4, density=0.5)
+    csr = dense.to_sparse_csr()
+    rowptr, col = csr.crow_indices(), csr.col_indices()
+    value = csr.values().clone().requires_grad_()
+    x = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+
+    def f(value, x):
+        adj = torch.sparse_csr_tensor(rowptr, col, value, (5, 4))
+        return spmm(adj, x)
+
+    assert torch.autograd.gradcheck(f, (value, x))
+    assert torch.autograd.gradgradcheck(f, (value, x))
+
+
+def test_symmetric_mark_and_transpose_cache():
+    dense = random_sparse(6, 6, seed=1)
+    sym = dense + dense.t()
+    adj = mark_symmetric(sym.to_sparse_csr())
+    x = torch.randn(6, 2, dtype=torch.float64, requires_grad=True)
+    spmm(adj, x).sum().backward()
+    torch.testing.assert_close(x.grad, sym.t() @ torch.ones(6, 2,
+                                                            dtype=sym.dtype))
+    # A non-symmetric matrix: backward must use the true transpose, twice.
+    adj = dense.to_sparse_csr()
+    for _ in range(2):
+        x.grad = None
+        spmm(adj, x).sum().backward()
+        torch.testing.assert_close(
+            x.grad, dense.t() @ torch.ones(6, 2, dtype=dense.dtype))
+
+
+def test_spmm_edge_cases():
+    # Empty matrix, isolated nodes, a hub row, non-contiguous input.
+    empty = torch.sparse_csr_tensor(torch.zeros(4, dtype=torch.long),
+                                    torch.zeros(0, dtype=torch.long),
+                                    torch.zeros(0), (3, 5))
+    assert spmm(empty, torch.randn(5, 2)).abs().sum() == 0
+    n = 50
+    dense = torch.zeros(n, n, dtype=torch.float64)
+    dense[0, 1:] = 1.0  # one node connected to all others
+    dense[1:, 0] = 1.0
+    x = torch.randn(4, n, dtype=torch.float64).t()  # non-contiguous
+    assert not x.is_contiguous()
+    torch.testing.assert_close(spmm(dense.to_sparse_csr(), x), dense @ x)
+
+
+def test_spmm_bad_input():
+    adj = random_sparse(3, 4).to_sparse_csr()
+    with pytest.raises(ValueError, match='columns'):
+        spmm(adj, torch.randn(3, 2, dtype=torch.float64))
+    with pytest.raises(ValueError, match='2-D'):
+        spmm(adj, torch.randn(4, dtype=torch.float64))
+    with pytest.raises(TypeError, match='sparse'):
+        spmm(torch.randn(3, 4), torch.randn(4, 2))
+
+
+def test_csr_transpose():
+    dense = random_sparse(5, 7, seed=3)
+    csr = to_csr(dense.to_sparse_csr())
+    t, perm = csr.transpose()
+    assert isinstance(t, CSR)
+    back = torch.sparse_csr_tensor(t.rowptr, t.col, t.value, (7, 5))
+    torch.testing.assert_close(back.to_dense(), dense.t())
+
+
+def test_light_propagate_matches_dense_powers():
+    dense = random_sparse(6, 6, seed=4)
+    sym = (dense + dense.t()) / 4
+    adj = mark_symmetric(sym.to_sparse_csr())
+    x = torch.randn(6, 3, dtype=torch.float64)
+    alpha = [0.4, 0.3, 0.2, 0.1]
+    expected = sum(a * torch.linalg.matrix_power(sym, k) @ x
+                   for k, a in enumerate(alpha))
+    torch.testing.assert_close(light_propagate(adj, x, 3, alpha), expected)
+    with pytest.raises(ValueError, match='layer weights'):
+        light_propagate(adj, x, 3, [1.0, 2.0])
