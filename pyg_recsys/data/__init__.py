@@ -1,4 +1,36 @@
 r"""Interaction graphs, readers, data sets, splits and samplers."""
+from pyg_recsys.data.datasets import (
+    fetch_ml100k,
+    get_cache_dir,
+    get_data_root,
+    list_datasets,
+    load_dataset,
+    register_dataset,
+)
 from pyg_recsys.data.graph import InteractionGraph
+from pyg_recsys.data.io import (
+    Interactions,
+    read_lightgcn,
+    read_recbole_atomic,
+    read_table,
+    remap_ids,
+)
+from pyg_recsys.data.split import leave_one_out, random_split, temporal_split
 
-__all__ = ['InteractionGraph']
+__all__ = [
+    'InteractionGraph',
+    'Interactions',
+    'read_lightgcn',
+    'read_table',
+    'read_recbole_atomic',
+    'remap_ids',
+    'random_split',
+    'temporal_split',
+    'leave_one_out',
+    'load_dataset',
+    'register_dataset',
+    'list_datasets',
+    'get_data_root',
+    'get_cache_dir',
+    'fetch_ml100k',
+]

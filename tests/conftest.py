@@ -1,0 +1,29 @@
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    r"""The folder of the real data sets.
+
+    :obj:`$PYG_RECSYS_DATA` if set, else :obj:`../shared/data` relative to
+    the repository root.
+    """
+    env = os.environ.get('PYG_RECSYS_DATA')
+    return Path(env) if env else REPO_ROOT.parent / 'shared' / 'data'
+
+
+@pytest.fixture(scope='session')
+def shared_data() -> Path:
+    r"""The folder of the real data sets; skips the test if it is missing.
+
+    Use it in tests marked :obj:`@pytest.mark.dataset`.
+    """
+    path = shared_data_dir()
+    if not path.is_dir():
+        pytest.skip(f'real data sets not found at {path} (set '
+                    f'PYG_RECSYS_DATA to the folder that holds them)')
+    return path
