@@ -15,10 +15,12 @@ from pyg_recsys.data.io import (
     read_table,
     remap_ids,
 )
+from pyg_recsys.data.sampler import BPRSampler
 from pyg_recsys.data.split import leave_one_out, random_split, temporal_split
 
 __all__ = [
     'InteractionGraph',
+    'BPRSampler',
     'Interactions',
     'read_lightgcn',
     'read_table',
