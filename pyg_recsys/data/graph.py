@@ -180,7 +180,10 @@ class InteractionGraph:
             value = (dinv[row] * dinv[col]).to(dtype)
             rowptr = torch.zeros(n + 1, dtype=torch.int64)
             torch.cumsum(torch.bincount(row, minlength=n), 0, out=rowptr[1:])
-            adj = torch.sparse_csr_tensor(rowptr, col, value, (n, n))
+            with warnings.catch_warnings():  # 'sparse CSR is in beta'
+                warnings.simplefilter('ignore', UserWarning)
+                adj = torch.sparse_csr_tensor(rowptr, col, value, (n, n),
+                                              check_invariants=False)
             if device is not None:
                 adj = adj.to(device)
             self._cache[key] = mark_symmetric(adj)

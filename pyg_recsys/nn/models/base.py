@@ -50,7 +50,8 @@ class EmbeddingRecommender(torch.nn.Module):
             node_index = torch.cat([users, pos + off, neg.reshape(-1) + off])
             reg = l2_reg(ego[users], ego[pos + off], ego[neg + off],
                          lambda_reg, reg_scaling, node_index=node_index)
-        return loss + reg, {'bpr': float(loss), 'reg': float(reg)}
+        return loss + reg, {'bpr': float(loss.detach()),
+                            'reg': float(reg.detach())}
 
     @torch.no_grad()
     def scores(self, users: Tensor, adj=None) -> Tensor:
@@ -71,7 +72,7 @@ class EmbeddingRecommender(torch.nn.Module):
             torch.Tensor: item ids, shape :obj:`[len(users), k]`; :obj:`-1`
             pads rows of users with fewer than :obj:`k` candidate items.
         """
-        from pyg_recsys.ops.topk import masked_topk
+        from pyg_recsys.metrics import topk
         users = torch.as_tensor(users, dtype=torch.long).view(-1)
         if users.numel() and (int(users.min()) < 0
                               or int(users.max()) >= self.num_users):
@@ -80,5 +81,5 @@ class EmbeddingRecommender(torch.nn.Module):
         if k <= 0:
             raise ValueError(f"recommend: k must be positive, got {k}")
         user_emb, item_emb = self.embeddings(adj)
-        return masked_topk(user_emb, item_emb, users, k, exclude=exclude,
-                           batch_size=batch_size)
+        return topk(user_emb, item_emb, users, k, exclude=exclude,
+                    batch_size=batch_size)[1]

@@ -72,11 +72,15 @@ class MostPopular(torch.nn.Module):
                   exclude: Optional[Tuple[Tensor, Tensor]] = None,
                   batch_size: int = 1024) -> Tensor:
         r"""See :meth:`EmbeddingRecommender.recommend`."""
-        from pyg_recsys.ops.topk import masked_topk_scores
+        from pyg_recsys.metrics import topk_scores
         users = torch.as_tensor(users, dtype=torch.long).view(-1)
-        return masked_topk_scores(lambda u: self.scores(u), users, k,
-                                  self.num_items, exclude=exclude,
-                                  batch_size=batch_size)
+        if users.numel() and (int(users.min()) < 0
+                              or int(users.max()) >= self.num_users):
+            raise ValueError(f"{self.__class__.__name__}.recommend: user ids "
+                             f"must lie in [0, {self.num_users})")
+        return topk_scores(self.scores, self.num_users, self.num_items,
+                           users, k, exclude=exclude,
+                           batch_size=batch_size)[1]
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}(num_items={self.num_items})'

@@ -1,0 +1,145 @@
+r"""Training configuration, named recipes and the model registry."""
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional, Tuple
+
+SELECT_RULES = ('valid', 'last', 'test')
+
+
+@dataclass
+class TrainConfig:
+    r"""Everything that determines a training run besides model and data.
+
+    Attributes:
+        epochs (int): Maximum number of epochs.
+        batch_size (int): BPR triples per optimiser step.
+        lr (float): Adam learning rate.
+        lambda_reg (float): L2 strength on the batch's ego embeddings.
+        reg_scaling (str): :obj:`'lightgcn'`, :obj:`'dccf'` or :obj:`'pyg'`
+            (see :mod:`pyg_recsys.nn.loss`).
+        sampler (str): :obj:`'per_user'` or :obj:`'per_interaction'`.
+        num_negatives (int): Negatives per positive.
+        eval_every (int): Evaluate every this many epochs.
+        patience (int): Stop after this many evaluations without improvement
+            of :obj:`monitor` (0 disables early stopping).
+        monitor (str): Metric that selects the model, e.g. :obj:`'ndcg@10'`.
+        select (str): Which model is reported: :obj:`'valid'` (best on the
+            validation split; the default when one exists), :obj:`'last'`
+            (final epoch) or :obj:`'test'` (best on test, the protocol of some
+            papers; reported as such, never silently).
+        ks (tuple): Cut-offs of the metrics.
+        seed (int): Seed of model init, sampler and everything random.
+        threads (int, optional): :func:`torch.set_num_threads` value.
+        eval_batch_size (int, optional): Users per evaluation batch.
+    """
+    epochs: int = 200
+    batch_size: int = 2048
+    lr: float = 1e-3
+    lambda_reg: float = 1e-4
+    reg_scaling: str = 'lightgcn'
+    sampler: str = 'per_user'
+    num_negatives: int = 1
+    eval_every: int = 5
+    patience: int = 10
+    monitor: str = 'ndcg@10'
+    select: str = 'valid'
+    ks: Tuple[int, ...] = (10, 20)
+    seed: int = 0
+    threads: Optional[int] = None
+    eval_batch_size: Optional[int] = None
+
+    def __post_init__(self):
+        self.ks = tuple(int(k) for k in self.ks)
+        if self.select not in SELECT_RULES:
+            raise ValueError(f"TrainConfig: select must be one of "
+                             f"{SELECT_RULES}, got '{self.select}'")
+        for name in ('epochs', 'batch_size', 'eval_every', 'num_negatives'):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"TrainConfig: {name} must be positive, got "
+                                 f"{getattr(self, name)}")
+        if self.lr <= 0 or self.lambda_reg < 0:
+            raise ValueError("TrainConfig: lr must be > 0 and lambda_reg >= 0")
+        metric, _, k = self.monitor.partition('@')
+        if not k.isdigit() or int(k) not in self.ks:
+            raise ValueError(f"TrainConfig: monitor '{self.monitor}' must be "
+                             f"'<metric>@k' with k in ks={self.ks}")
+
+    def to_dict(self) -> Dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out['ks'] = list(self.ks)
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> 'TrainConfig':
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"TrainConfig: unknown fields {sorted(unknown)}")
+        return cls(**d)
+
+
+@dataclass
+class Recipe:
+    r"""A named, reproducible choice of model and training settings."""
+    model_kwargs: Dict[str, Any] = field(default_factory=dict)
+    train: Dict[str, Any] = field(default_factory=dict)
+    note: str = ''
+
+
+# (model, dataset) -> recipe; '*' matches any data set.
+RECIPES: Dict[Tuple[str, str], Dict[str, Recipe]] = {
+    ('lightgcn', '*'): {
+        'default': Recipe({'embedding_dim': 64, 'num_layers': 3},
+                          {'lr': 1e-3, 'lambda_reg': 1e-4, 'batch_size': 2048},
+                          'LightGCN paper settings'),
+    },
+    ('lightgcn', 'ml-100k'): {
+        'demo': Recipe({'embedding_dim': 64, 'num_layers': 3},
+                       {'lr': 5e-3, 'lambda_reg': 1e-4, 'batch_size': 2048,
+                        'epochs': 200, 'eval_every': 5, 'patience': 5,
+                        'monitor': 'ndcg@10'},
+                       'paper architecture, larger learning rate, early '
+                       'stopping on validation NDCG@10'),
+    },
+    ('mf', '*'): {
+        'default': Recipe({'embedding_dim': 64},
+                          {'lr': 1e-3, 'lambda_reg': 1e-4, 'batch_size': 2048},
+                          'BPR-MF with the LightGCN settings'),
+    },
+    ('mf', 'ml-100k'): {
+        'demo': Recipe({'embedding_dim': 64},
+                       {'lr': 1e-3, 'lambda_reg': 1e-4, 'batch_size': 2048,
+                        'epochs': 200, 'eval_every': 5, 'patience': 5,
+                        'monitor': 'ndcg@10'},
+                       'the LightGCN demo settings with the learning rate '
+                       'that suits MF better (5e-3 overfits by epoch 15)'),
+    },
+    ('mostpop', '*'): {'default': Recipe(), 'demo': Recipe()},
+}
+
+
+def get_recipe(model: str, dataset: str, name: str = 'default') -> Recipe:
+    r"""The recipe :obj:`name` for :obj:`model` on :obj:`dataset` (a
+    data-set-specific one if registered, else the generic one)."""
+    for key in ((model, dataset), (model, '*')):
+        if key in RECIPES and name in RECIPES[key]:
+            return RECIPES[key][name]
+    known = sorted({n for (m, _), r in RECIPES.items() if m == model
+                    for n in r})
+    raise ValueError(f"no recipe '{name}' for model '{model}' on "
+                     f"'{dataset}' (known: {known})")
+
+
+MODELS = ('lightgcn', 'mf', 'mostpop')
+
+
+def build_model(name: str, graph, **kwargs):
+    r"""Instantiates model :obj:`name` for :obj:`graph`."""
+    from pyg_recsys.nn.models import MF, LightGCN, MostPopular
+    if name == 'lightgcn':
+        return LightGCN(graph.num_users, graph.num_items, **kwargs)
+    if name == 'mf':
+        return MF(graph.num_users, graph.num_items, **kwargs)
+    if name == 'mostpop':
+        return MostPopular(graph.item_degree(), graph.num_users)
+    raise ValueError(f"unknown model '{name}' (expected one of {MODELS})")

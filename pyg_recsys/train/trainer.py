@@ -1,0 +1,328 @@
+r"""The training loop: BPR epochs, periodic evaluation, early stopping,
+atomic checkpoints, resumption, JSON-lines logs and training curves."""
+import copy
+import json
+import os
+import os.path as osp
+import random
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+
+from pyg_recsys.data.graph import InteractionGraph
+from pyg_recsys.data.sampler import BPRSampler
+from pyg_recsys.metrics import Evaluator
+from pyg_recsys.train.checkpoint import load_checkpoint, save_checkpoint
+from pyg_recsys.train.config import TrainConfig
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _trainable(model: torch.nn.Module) -> bool:
+    return any(p.requires_grad for p in model.parameters())
+
+
+class Trainer:
+    r"""Trains a recommender of :mod:`pyg_recsys.nn.models` with BPR on an
+    :class:`~pyg_recsys.data.InteractionGraph` and evaluates it by exact full
+    ranking.
+
+    Model selection follows :attr:`TrainConfig.select`: with a validation
+    split, the model with the best :attr:`TrainConfig.monitor` on it is
+    restored before the final test; :obj:`'test'` selects on the test split
+    and every report names it so.
+
+    Args:
+        model (torch.nn.Module): The model (its :obj:`recommendation_loss`
+            and :obj:`embeddings` or :obj:`scores` are used).
+        graph (InteractionGraph): Data and splits.
+        config (TrainConfig): Settings.
+        out_dir (str, optional): Where :obj:`checkpoint.pt`, :obj:`log.jsonl`
+            and :obj:`curve.png` go; nothing is written without it.
+        progress (bool, optional): Show tqdm progress bars.
+        meta (dict, optional): Extra entries (model and data set names, model
+            arguments) stored in checkpoints for later rebuilding.
+    """
+    def __init__(self, model: torch.nn.Module, graph: InteractionGraph,
+                 config: Optional[TrainConfig] = None,
+                 out_dir: Optional[str] = None, progress: bool = True,
+                 meta: Optional[Dict[str, Any]] = None):
+        self.config = config or TrainConfig()
+        self.model = model
+        self.graph = graph
+        self.out_dir = out_dir
+        self.progress = progress
+        self.meta = dict(meta or {})
+        if self.config.threads:
+            torch.set_num_threads(self.config.threads)
+        self.adj = graph.norm_adj()
+        self.history: List[Dict[str, Any]] = []
+        self.epoch = 0
+        self.best: Optional[Dict[str, Any]] = None
+        self.best_state: Optional[Dict[str, torch.Tensor]] = None
+        self.bad_evals = 0
+        self.train_seconds = 0.0
+        self.select_split = self._select_split()
+        self.sampler = self.optimizer = None
+        if _trainable(model):
+            self.sampler = BPRSampler(graph, self.config.sampler,
+                                      self.config.num_negatives,
+                                      seed=self.config.seed)
+            self.optimizer = torch.optim.Adam(model.parameters(),
+                                              lr=self.config.lr)
+        self._evaluators: Dict[str, Evaluator] = {}
+
+    # ------------------------------------------------------------------
+    def _select_split(self) -> Optional[str]:
+        rule = self.config.select
+        if rule == 'valid':
+            if self.graph.valid is None or self.graph.valid.numel() == 0:
+                return None  # nothing to select on: the last epoch is kept
+            return 'valid'
+        if rule == 'test':
+            return 'test'
+        return None
+
+    @property
+    def selection(self) -> str:
+        r"""How the reported model was chosen, in words."""
+        if self.select_split == 'valid':
+            return f'best {self.config.monitor} on the validation split'
+        if self.select_split == 'test':
+            return (f'best {self.config.monitor} on the TEST split '
+                    f'(best-on-test protocol)')
+        return 'final epoch'
+
+    def evaluator(self, split: str) -> Evaluator:
+        if split not in self._evaluators:
+            self._evaluators[split] = Evaluator(
+                self.graph, split=split, ks=self.config.ks,
+                batch_size=self.config.eval_batch_size)
+        return self._evaluators[split]
+
+    @torch.no_grad()
+    def evaluate(self, split: str = 'test') -> Dict[str, float]:
+        r"""Full-ranking metrics of the current model on :obj:`split`."""
+        self.model.eval()
+        ev = self.evaluator(split)
+        if hasattr(self.model, 'embeddings'):
+            user_emb, item_emb = self.model.embeddings(self.adj)
+            return ev.evaluate(user_emb, item_emb)
+        return ev.evaluate_scores(lambda u: self.model.scores(u, self.adj))
+
+    # ------------------------------------------------------------------
+    def _log(self, record: Dict[str, Any]) -> None:
+        self.history.append(record)
+        if self.out_dir:
+            os.makedirs(self.out_dir, exist_ok=True)
+            with open(osp.join(self.out_dir, 'log.jsonl'), 'a') as f:
+                f.write(json.dumps(record) + '\n')
+
+    def train_epoch(self) -> Dict[str, float]:
+        r"""One epoch of BPR steps; returns the mean losses."""
+        assert self.sampler is not None and self.optimizer is not None
+        cfg = self.config
+        self.model.train()
+        batches = self.sampler.batches(cfg.batch_size)
+        n = -(-len(self.sampler) // cfg.batch_size)
+        if self.progress:
+            from tqdm.auto import tqdm
+            batches = tqdm(batches, total=n, leave=False,
+                           desc=f'epoch {self.epoch + 1}', unit='batch')
+        totals = {'loss': 0.0, 'bpr': 0.0, 'reg': 0.0}
+        for users, pos, neg in batches:
+            self.optimizer.zero_grad(set_to_none=True)
+            loss, parts = self.model.recommendation_loss(
+                self.adj, users, pos, neg, cfg.lambda_reg, cfg.reg_scaling)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"training diverged at epoch {self.epoch + 1}: loss is "
+                    f"{float(loss)} (try a lower learning rate)")
+            loss.backward()
+            self.optimizer.step()
+            totals['loss'] += float(loss.detach())
+            totals['bpr'] += parts['bpr']
+            totals['reg'] += parts['reg']
+        return {k: v / n for k, v in totals.items()}
+
+    def fit(self, on_eval: Optional[Callable[[Dict[str, Any]], None]] = None
+            ) -> Dict[str, Any]:
+        r"""Trains until :attr:`TrainConfig.epochs` or early stopping, then
+        restores the selected model and evaluates it on the test split (and
+        validation split when present). Returns the final report."""
+        cfg = self.config
+        if self.epoch == 0 and not self.history:
+            seed_everything(cfg.seed)
+        if self.optimizer is not None:
+            epochs = range(self.epoch, cfg.epochs)
+            if self.progress:
+                from tqdm.auto import tqdm
+                epochs = tqdm(epochs, initial=self.epoch, total=cfg.epochs,
+                              desc='training', unit='epoch')
+            for _ in epochs:
+                start = time.perf_counter()
+                losses = self.train_epoch()
+                self.train_seconds += time.perf_counter() - start
+                self.epoch += 1
+                self._log({'epoch': self.epoch, 'kind': 'train',
+                           'train_seconds': round(self.train_seconds, 3),
+                           **losses})
+                if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
+                    stop = self._evaluate_and_select(on_eval)
+                    if self.progress and hasattr(epochs, 'set_postfix'):
+                        epochs.set_postfix(loss=f"{losses['loss']:.4f}",
+                                           **{cfg.monitor: self._last_monitor})
+                    self.save()
+                    if stop:
+                        break
+        return self.final_report()
+
+    _last_monitor = float('nan')
+
+    def _evaluate_and_select(self, on_eval=None) -> bool:
+        cfg = self.config
+        record: Dict[str, Any] = {'epoch': self.epoch, 'kind': 'eval',
+                                  'train_seconds': round(self.train_seconds, 3)}
+        splits = [s for s in ('valid', 'test') if getattr(self.graph, s)
+                  is not None and getattr(self.graph, s).numel() > 0]
+        for split in splits:
+            record[split] = self.evaluate(split)
+        self._log(record)
+        if on_eval is not None:
+            on_eval(record)
+        if self.select_split is None:
+            self._last_monitor = round(
+                record.get('valid', record.get('test', {})).get(
+                    cfg.monitor, float('nan')), 4)
+            return False
+        value = record[self.select_split][cfg.monitor]
+        self._last_monitor = round(value, 4)
+        if self.best is None or value > self.best['value']:
+            self.best = {'epoch': self.epoch, 'value': value,
+                         'split': self.select_split}
+            self.best_state = copy.deepcopy(self.model.state_dict())
+            self.bad_evals = 0
+        else:
+            self.bad_evals += 1
+        return cfg.patience > 0 and self.bad_evals >= cfg.patience
+
+    def final_report(self) -> Dict[str, Any]:
+        r"""Restores the selected model and returns its metrics."""
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        report: Dict[str, Any] = {
+            'selection': self.selection,
+            'epoch': self.best['epoch'] if self.best else self.epoch,
+            'epochs_run': self.epoch,
+            'train_seconds': round(self.train_seconds, 3),
+        }
+        for split in ('valid', 'test'):
+            pairs = getattr(self.graph, split)
+            if pairs is not None and pairs.numel() > 0:
+                report[split] = self.evaluate(split)
+        if self.out_dir:
+            with open(osp.join(self.out_dir, 'final.json'), 'w') as f:
+                json.dump(report, f, indent=2)
+            self.plot(osp.join(self.out_dir, 'curve.png'))
+        return report
+
+    # ------------------------------------------------------------------
+    def state_dict(self) -> Dict[str, Any]:
+        return {
+            'format': 'pyg_recsys/checkpoint/1',
+            'meta': self.meta,
+            'config': self.config.to_dict(),
+            'epoch': self.epoch,
+            'train_seconds': self.train_seconds,
+            'model': self.model.state_dict(),
+            'optimizer': (self.optimizer.state_dict()
+                          if self.optimizer is not None else None),
+            'sampler': (self.sampler.state_dict()
+                        if self.sampler is not None else None),
+            'torch_rng': torch.get_rng_state(),
+            'best': self.best,
+            'best_state': self.best_state,
+            'bad_evals': self.bad_evals,
+            'history': json.dumps(self.history),
+        }
+
+    def save(self, path: Optional[str] = None) -> Optional[str]:
+        r"""Atomically writes a checkpoint (default
+        :obj:`out_dir/checkpoint.pt`)."""
+        path = path or (osp.join(self.out_dir, 'checkpoint.pt')
+                        if self.out_dir else None)
+        if path is not None:
+            save_checkpoint(self.state_dict(), path)
+        return path
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        if state.get('format') != 'pyg_recsys/checkpoint/1':
+            raise ValueError("not a pyg_recsys training checkpoint")
+        self.model.load_state_dict(state['model'])
+        if self.optimizer is not None and state['optimizer'] is not None:
+            self.optimizer.load_state_dict(state['optimizer'])
+        if self.sampler is not None and state['sampler'] is not None:
+            self.sampler.load_state_dict(state['sampler'])
+        torch.set_rng_state(state['torch_rng'])
+        self.epoch = int(state['epoch'])
+        self.train_seconds = float(state['train_seconds'])
+        self.best = state['best']
+        self.best_state = state['best_state']
+        self.bad_evals = int(state['bad_evals'])
+        self.history = json.loads(state['history'])
+
+    def resume(self, path: Optional[str] = None) -> bool:
+        r"""Continues from a checkpoint if one exists; returns whether it
+        did."""
+        path = path or (osp.join(self.out_dir, 'checkpoint.pt')
+                        if self.out_dir else None)
+        if path is None or not osp.exists(path):
+            return False
+        state = load_checkpoint(path)
+        if state['config'] != self.config.to_dict():
+            changed = sorted(k for k, v in state['config'].items()
+                             if self.config.to_dict().get(k) != v)
+            raise ValueError(f"cannot resume from '{path}': its settings "
+                             f"differ in {changed}")
+        self.load_state_dict(state)
+        return True
+
+    def plot(self, path: str) -> Optional[str]:
+        r"""Draws the training loss and the evaluation metrics against the
+        epoch into :obj:`path` (needs matplotlib; skipped without it)."""
+        try:
+            import matplotlib
+            matplotlib.use('Agg')
+            import matplotlib.pyplot as plt
+        except ImportError:
+            return None
+        train = [r for r in self.history if r['kind'] == 'train']
+        evals = [r for r in self.history if r['kind'] == 'eval']
+        if not train:
+            return None
+        fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.6))
+        ax0.plot([r['epoch'] for r in train], [r['loss'] for r in train])
+        ax0.set_xlabel('epoch')
+        ax0.set_ylabel('training loss')
+        k = max(self.config.ks)
+        for split in ('valid', 'test'):
+            pts = [(r['epoch'], r[split]) for r in evals if split in r]
+            for key in (f'recall@{k}', f'ndcg@{k}'):
+                if pts and key in pts[0][1]:
+                    ax1.plot([e for e, _ in pts], [m[key] for _, m in pts],
+                             marker='.', label=f'{split} {key}')
+        ax1.set_xlabel('epoch')
+        if evals:
+            ax1.legend()
+        name = self.meta.get('model', type(self.model).__name__)
+        fig.suptitle(f"{name} on {self.meta.get('dataset', self.graph.name)}")
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        return path

@@ -1,0 +1,84 @@
+import pytest
+import torch
+from torch_geometric.nn.models import LightGCN as PyGLightGCN
+
+from pyg_recsys.data import InteractionGraph
+from pyg_recsys.nn import MF, LightGCN, MostPopular
+
+
+def toy_graph():
+    train = torch.tensor([[0, 0, 1, 2, 2, 3], [0, 1, 1, 2, 3, 0]])
+    test = torch.tensor([[0, 1, 3], [2, 0, 3]])
+    return InteractionGraph(4, 4, train, test=test)
+
+
+def test_lightgcn_matches_pyg_and_dense():
+    graph = toy_graph()
+    model = LightGCN(4, 4, embedding_dim=8, num_layers=3)
+    ref = PyGLightGCN(8, 8, num_layers=3)
+    ref.embedding.weight.data.copy_(model.embedding.weight.data)
+    expected = ref.get_embedding(graph.edge_index)
+    torch.testing.assert_close(model.get_embedding(graph.edge_index),
+                               expected)
+    torch.testing.assert_close(model.get_embedding(graph.norm_adj()),
+                               expected)
+    # Dense reference: mean of A^k x for k = 0..3.
+    a = graph.norm_adj().to_dense()
+    x = model.embedding.weight.detach()
+    dense = sum(torch.linalg.matrix_power(a, k) @ x for k in range(4)) / 4
+    torch.testing.assert_close(model.get_embedding(graph.norm_adj()).detach(),
+                               dense)
+    label = torch.tensor([[0, 1], [4, 6]])
+    torch.testing.assert_close(model(graph.edge_index, label),
+                               ref(graph.edge_index, label))
+    assert str(model) == 'LightGCN(4, 4, embedding_dim=8, num_layers=3)'
+
+
+def test_lightgcn_gradients_sparse_equal_edge_index():
+    graph = toy_graph()
+    model = LightGCN(4, 4, embedding_dim=4, num_layers=2)
+    users, pos, neg = torch.tensor([0, 2]), torch.tensor([1, 3]), \
+        torch.tensor([3, 0])
+    loss, _ = model.recommendation_loss(graph.norm_adj(), users, pos, neg)
+    loss.backward()
+    g1 = model.embedding.weight.grad.clone()
+    model.zero_grad()
+    loss2, _ = model.recommendation_loss(graph.edge_index, users, pos, neg)
+    loss2.backward()
+    torch.testing.assert_close(loss, loss2)
+    torch.testing.assert_close(model.embedding.weight.grad, g1)
+
+
+def test_recommend_excludes_training_items():
+    graph = toy_graph()
+    for model in (LightGCN(4, 4, 8, 2), MF(4, 4, 8),
+                  MostPopular(graph.item_degree(), 4)):
+        adj = graph.norm_adj()
+        top = model.recommend(torch.arange(4), 4, adj=adj,
+                              exclude=graph.csr('train'))
+        rowptr, col = graph.csr('train')
+        for u in range(4):
+            seen = set(col[rowptr[u]:rowptr[u + 1]].tolist())
+            rec = [i for i in top[u].tolist() if i >= 0]
+            assert not seen & set(rec)
+            assert len(rec) == 4 - len(seen)  # every other item, padded
+        with pytest.raises(ValueError, match='user ids'):
+            model.recommend(torch.tensor([4]), 2, adj=adj)
+
+
+def test_most_popular_order_and_ties():
+    graph = toy_graph()  # item degrees: 0 -> 2, 1 -> 2, 2 -> 1, 3 -> 1
+    model = MostPopular(graph.item_degree(), 4)
+    top = model.recommend(torch.tensor([1]), 4)
+    assert top.tolist() == [[0, 1, 2, 3]]  # ties by lower item id
+
+
+def test_model_bad_input():
+    with pytest.raises(ValueError, match='layer weights'):
+        LightGCN(3, 3, 4, num_layers=2, alpha=[0.5, 0.5])
+    with pytest.raises(ValueError, match='users and items'):
+        MF(0, 3)
+    model = MF(3, 3, 4)
+    with pytest.raises(ValueError, match='same length'):
+        model.recommendation_loss(None, torch.tensor([0, 1]),
+                                  torch.tensor([0]), torch.tensor([1]))

@@ -1,0 +1,147 @@
+import json
+import os
+
+import pytest
+import torch
+
+from pyg_recsys.data import InteractionGraph
+from pyg_recsys.nn import MF, LightGCN, MostPopular
+from pyg_recsys.train import TrainConfig, Trainer, load_checkpoint, \
+    save_checkpoint
+
+
+def clustered_graph(seed=0):
+    # Two communities: users 0-19 like items 0-14, users 20-39 items 15-29.
+    # Held-out pairs come from the same community, so a model that learns
+    # anything beats random ranking by far.
+    g = torch.Generator().manual_seed(seed)
+    pairs = []
+    for u in range(40):
+        base = 0 if u < 20 else 15
+        items = torch.randperm(15, generator=g)[:9] + base
+        pairs += [(u, int(i)) for i in items]
+    pairs = torch.tensor(pairs).t()
+    perm = torch.randperm(pairs.size(1), generator=g)
+    n = pairs.size(1)
+    test, valid, train = perm[:n // 6], perm[n // 6:n // 3], perm[n // 3:]
+    return InteractionGraph(40, 30, pairs[:, train], valid=pairs[:, valid],
+                            test=pairs[:, test])
+
+
+def small_config(**kw):
+    base = dict(epochs=30, batch_size=64, lr=0.05, eval_every=5, patience=3,
+                monitor='recall@10', ks=(5, 10), seed=0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_training_learns_and_selects_on_valid(tmp_path):
+    graph = clustered_graph()
+    model = LightGCN(40, 30, embedding_dim=16, num_layers=2)
+    trainer = Trainer(model, graph, small_config(), out_dir=str(tmp_path),
+                      progress=False, meta={'model': 'lightgcn'})
+    report = trainer.fit()
+    assert report['selection'].startswith('best recall@10 on the validation')
+    pop = Trainer(MostPopular(graph.item_degree(), 40), graph,
+                  small_config(), progress=False).fit()
+    assert report['test']['recall@10'] > pop['test']['recall@10'] + 0.1
+    # Logs, checkpoint, curve.
+    lines = [json.loads(x) for x in open(tmp_path / 'log.jsonl')]
+    assert {r['kind'] for r in lines} == {'train', 'eval'}
+    assert os.path.exists(tmp_path / 'curve.png')
+    state = load_checkpoint(str(tmp_path / 'checkpoint.pt'))
+    assert state['epoch'] == report['epochs_run']
+    # The restored model is the selected one: its valid score is the best.
+    best = max(r['valid']['recall@10'] for r in lines if r['kind'] == 'eval')
+    assert report['valid']['recall@10'] == pytest.approx(best)
+
+
+def test_deterministic_and_resume_equals_uninterrupted(tmp_path):
+    graph = clustered_graph()
+    cfg = small_config(epochs=10, patience=0)
+
+    def run(out_dir, epochs=None):
+        torch.manual_seed(0)
+        model = MF(40, 30, embedding_dim=8)
+        c = cfg if epochs is None else TrainConfig.from_dict(
+            {**cfg.to_dict(), 'epochs': epochs})
+        t = Trainer(model, graph, c, out_dir=out_dir, progress=False)
+        return t, model
+
+    full, model_full = run(str(tmp_path / 'a'))
+    full.fit()
+    # Same seed, same result.
+    again, model_again = run(str(tmp_path / 'b'))
+    again.fit()
+    torch.testing.assert_close(model_full.embedding.weight,
+                               model_again.embedding.weight)
+    # Interrupted after 5 epochs, resumed to 10: the same weights.
+    part, _ = run(str(tmp_path / 'c'))
+    part.config = TrainConfig.from_dict({**cfg.to_dict()})
+    part.config.epochs = 5
+    part.fit()
+    resumed, model_resumed = run(str(tmp_path / 'c'))
+    resumed.config.epochs = 5  # the checkpoint's settings must match
+    assert resumed.resume()
+    resumed.config.epochs = 10
+    resumed.fit()
+    torch.testing.assert_close(model_resumed.embedding.weight,
+                               model_full.embedding.weight)
+
+
+def test_resume_refuses_other_settings(tmp_path):
+    graph = clustered_graph()
+    t = Trainer(MF(40, 30, 8), graph, small_config(epochs=5),
+                out_dir=str(tmp_path), progress=False)
+    t.fit()
+    other = Trainer(MF(40, 30, 8), graph, small_config(epochs=5, lr=0.1),
+                    out_dir=str(tmp_path), progress=False)
+    with pytest.raises(ValueError, match='lr'):
+        other.resume()
+
+
+def test_select_last_and_test_are_labelled():
+    graph = clustered_graph()
+    r = Trainer(MF(40, 30, 8), graph, small_config(epochs=5, select='last'),
+                progress=False).fit()
+    assert r['selection'] == 'final epoch' and r['epoch'] == 5
+    r = Trainer(MF(40, 30, 8), graph, small_config(epochs=5, select='test'),
+                progress=False).fit()
+    assert 'TEST' in r['selection']
+
+
+def test_atomic_checkpoint_keeps_old_file_on_failure(tmp_path):
+    path = str(tmp_path / 'ckpt.pt')
+    save_checkpoint({'a': torch.ones(2)}, path)
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError('boom')
+
+    with pytest.raises(RuntimeError, match='boom'):
+        save_checkpoint({'a': Unpicklable()}, path)
+    assert torch.equal(load_checkpoint(path)['a'], torch.ones(2))
+    assert os.listdir(tmp_path) == ['ckpt.pt']  # no temporary left behind
+    (tmp_path / 'bad.pt').write_bytes(b'not a checkpoint')
+    with pytest.raises(ValueError, match='not a readable'):
+        load_checkpoint(str(tmp_path / 'bad.pt'))
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(str(tmp_path / 'missing.pt'))
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match='monitor'):
+        TrainConfig(monitor='ndcg@50', ks=(10, 20))
+    with pytest.raises(ValueError, match='select'):
+        TrainConfig(select='best')
+    with pytest.raises(ValueError, match='epochs'):
+        TrainConfig(epochs=0)
+
+
+def test_divergence_is_reported():
+    graph = clustered_graph()
+    model = MF(40, 30, 8)
+    with torch.no_grad():
+        model.embedding.weight[0, 0] = float('nan')
+    with pytest.raises(FloatingPointError, match='diverged'):
+        Trainer(model, graph, small_config(epochs=1), progress=False).fit()
