@@ -18,57 +18,17 @@ beside the repository; the script prints a message and exits if Gowalla is
 missing there.
 """
 import argparse
-import gzip
 import os
-import os.path as osp
 import statistics
-import sys
 import time
 
 import torch
+from _common import require_dataset
 
-from pyg_recsys.data.graph import InteractionGraph
+from pyg_recsys.data import InteractionGraph, load_dataset
 from pyg_recsys.metrics import Evaluator
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TARGET_S = 3.0
-NUM_USERS, NUM_ITEMS = 29858, 40981
-
-
-def data_root() -> str:
-    return os.environ.get('PYG_RECSYS_DATA',
-                          osp.join(osp.dirname(REPO), 'shared', 'data'))
-
-
-def _read_lightgcn(path: str) -> torch.Tensor:
-    users, items = [], []
-    opener = gzip.open if path.endswith('.gz') else open
-    with opener(path, 'rt') as f:
-        for line in f:
-            ids = line.split()
-            if len(ids) < 2:
-                continue
-            user = int(ids[0])
-            users.extend([user] * (len(ids) - 1))
-            items.extend(int(i) for i in ids[1:])
-    return torch.tensor([users, items], dtype=torch.long)
-
-
-def load_gowalla(root: str) -> InteractionGraph:
-    folder = osp.join(root, 'gowalla')
-    paths = {}
-    for split in ('train', 'test'):
-        for name in (f'{split}.txt.gz', f'{split}.txt'):
-            if osp.isfile(osp.join(folder, name)):
-                paths[split] = osp.join(folder, name)
-                break
-    if len(paths) < 2:
-        print(f'skipped: Gowalla train/test files not found under {folder} '
-              f'(set PYG_RECSYS_DATA)')
-        sys.exit(0)
-    pairs = {s: _read_lightgcn(p) for s, p in paths.items()}
-    return InteractionGraph(NUM_USERS, NUM_ITEMS, pairs['train'],
-                            test=pairs['test'], name='gowalla')
 
 
 def make_baseline(graph: InteractionGraph, k: int, batch_size: int = 512):
@@ -109,9 +69,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    root = data_root()
+    root = require_dataset('gowalla')
     start = time.perf_counter()
-    graph = load_gowalla(root)
+    graph = load_dataset('gowalla', root=root)
     print(f'{graph!r} loaded from {root} in '
           f'{time.perf_counter() - start:.1f} s')
     gen = torch.Generator().manual_seed(0)

@@ -11,8 +11,8 @@ import random
 import time
 
 import torch
-
 from _common import load_note, require_dataset, timeit
+
 from pyg_recsys.data import BPRSampler, load_dataset
 
 

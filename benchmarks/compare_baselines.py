@@ -15,11 +15,11 @@ import os.path as osp
 import statistics
 
 import torch
-
 from _common import load_note, require_dataset
+
 from pyg_recsys import __version__
 from pyg_recsys.data import load_dataset
-from pyg_recsys.train import Trainer, TrainConfig, build_model, get_recipe
+from pyg_recsys.train import TrainConfig, Trainer, build_model, get_recipe
 from pyg_recsys.train.config import Recipe
 
 # Fixed-budget recipes for data sets without a validation split: every model
@@ -52,6 +52,9 @@ def main():
                    help="'demo' for ml-100k, 'budget' for fixed splits")
     p.add_argument('--models', nargs='+',
                    default=['mostpop', 'mf', 'lightgcn'])
+    p.add_argument('--lr', type=float, default=None,
+                   help='override the learning rate of the trained models')
+    p.add_argument('--tag', default='', help='suffix of the output file')
     p.add_argument('--threads', type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -68,7 +71,10 @@ def main():
             graph = load_dataset(args.dataset, root=root, seed=seed)
             torch.manual_seed(seed)
             model = build_model(model_name, graph, **recipe.model_kwargs)
-            config = TrainConfig(**{**recipe.train, 'seed': seed})
+            train = {**recipe.train, 'seed': seed}
+            if args.lr is not None and model_name != 'mostpop':
+                train['lr'] = args.lr
+            config = TrainConfig(**train)
             report = Trainer(model, graph, config, progress=False).fit()
             runs.append({'seed': seed, 'epoch': report['epoch'],
                          'epochs_run': report['epochs_run'],
@@ -102,9 +108,10 @@ def main():
                        ('recall@20', 'ndcg@20', 'recall@10', 'ndcg@10')}
         row['mean']['train_seconds'] = secs
     out = osp.join(osp.dirname(osp.abspath(__file__)), 'results',
-                   f'baselines_{args.dataset}.json')
+                   f'baselines_{args.dataset}{args.tag}.json')
     with open(out, 'w') as f:
         json.dump({'dataset': args.dataset, 'recipe': recipe_name,
+                   'lr_override': args.lr,
                    'seeds': args.seeds, 'version': __version__,
                    'models': rows}, f, indent=1)
     print(f'wrote {out}')

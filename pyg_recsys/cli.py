@@ -1,7 +1,6 @@
 r"""The :obj:`pyg-recsys` command: train, evaluate and recommend."""
 import argparse
 import json
-import os.path as osp
 import sys
 import time
 from typing import Dict, List, Optional
@@ -35,7 +34,7 @@ def _load_graph(args):
 
 
 def cmd_train(args) -> int:
-    from pyg_recsys.train import Trainer, TrainConfig, build_model, get_recipe
+    from pyg_recsys.train import TrainConfig, Trainer, build_model, get_recipe
     if args.threads:
         torch.set_num_threads(args.threads)
     recipe = get_recipe(args.model, args.dataset, args.recipe)
@@ -82,7 +81,7 @@ def cmd_train(args) -> int:
 
 
 def _from_checkpoint(args):
-    from pyg_recsys.train import Trainer, TrainConfig, build_model
+    from pyg_recsys.train import TrainConfig, Trainer, build_model
     from pyg_recsys.train.checkpoint import load_checkpoint
     state = load_checkpoint(args.checkpoint)
     meta = state.get('meta', {})

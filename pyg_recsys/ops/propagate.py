@@ -1,7 +1,6 @@
 r"""Light (linear) propagation: :math:`\sum_k \alpha_k \mathbf{A}^k \mathbf{X}`."""
 from typing import Sequence, Union
 
-import torch
 from torch import Tensor
 
 from pyg_recsys.ops.spmm import spmm

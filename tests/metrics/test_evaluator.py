@@ -7,7 +7,6 @@ from pyg_recsys.data.graph import InteractionGraph
 from pyg_recsys.metrics import Evaluator, topk, topk_scores
 
 
-
 def random_graph(seed, num_users=30, num_items=80, num_train=300,
                  num_valid=60, num_test=90, no_train_users=3):
     gen = torch.Generator().manual_seed(seed)

@@ -1,8 +1,14 @@
 import pytest
 import torch
 
-from pyg_recsys.ops import CSR, light_propagate, mark_symmetric, spmm, \
-    spmm_reference, to_csr
+from pyg_recsys.ops import (
+    CSR,
+    light_propagate,
+    mark_symmetric,
+    spmm,
+    spmm_reference,
+    to_csr,
+)
 
 
 def random_sparse(n, m, density=0.3, seed=0, dtype=torch.float64):

@@ -6,8 +6,7 @@ import torch
 
 from pyg_recsys.data import InteractionGraph
 from pyg_recsys.nn import MF, LightGCN, MostPopular
-from pyg_recsys.train import TrainConfig, Trainer, load_checkpoint, \
-    save_checkpoint
+from pyg_recsys.train import TrainConfig, Trainer, load_checkpoint, save_checkpoint
 
 
 def clustered_graph(seed=0):

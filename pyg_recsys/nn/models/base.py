@@ -20,6 +20,29 @@ class EmbeddingRecommender(torch.nn.Module):
     num_items: int
     embedding: torch.nn.Embedding
 
+    def __init__(self, num_users: int, num_items: int, embedding_dim: int,
+                 init_std: Optional[float] = 0.1):
+        super().__init__()
+        if num_users <= 0 or num_items <= 0:
+            raise ValueError(f"{self.__class__.__name__}: needs users and "
+                             f"items, got num_users={num_users}, "
+                             f"num_items={num_items}")
+        self.num_users = num_users
+        self.num_items = num_items
+        self.embedding_dim = embedding_dim
+        self.init_std = init_std
+        self.embedding = torch.nn.Embedding(num_users + num_items,
+                                            embedding_dim)
+
+    def reset_parameters(self):
+        r"""Normal initialisation with :obj:`init_std` (the LightGCN code's
+        0.1), or Xavier-uniform as PyG does when :obj:`init_std` is
+        :obj:`None`."""
+        if self.init_std is None:
+            torch.nn.init.xavier_uniform_(self.embedding.weight)
+        else:
+            torch.nn.init.normal_(self.embedding.weight, std=self.init_std)
+
     def embeddings(self, adj=None) -> Tuple[Tensor, Tensor]:
         raise NotImplementedError
 

@@ -2,7 +2,7 @@ from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
-from torch.nn import Embedding, ModuleList
+from torch.nn import ModuleList
 from torch_geometric.typing import Adj, OptTensor
 from torch_geometric.utils import is_sparse, to_edge_index
 
@@ -44,18 +44,11 @@ class LightGCN(EmbeddingRecommender):
                  embedding_dim: int = 64, num_layers: int = 3,
                  alpha: Union[float, Sequence[float], Tensor, None] = None,
                  init_std: Optional[float] = 0.1):
-        super().__init__()
-        if num_users <= 0 or num_items <= 0:
-            raise ValueError(f"LightGCN: needs users and items, got "
-                             f"num_users={num_users}, num_items={num_items}")
+        super().__init__(num_users, num_items, embedding_dim, init_std)
         if num_layers < 0:
             raise ValueError(f"LightGCN: num_layers must be >= 0, got "
                              f"{num_layers}")
-        self.num_users = num_users
-        self.num_items = num_items
-        self.embedding_dim = embedding_dim
         self.num_layers = num_layers
-        self.init_std = init_std
         if alpha is None:
             alpha = 1.0 / (num_layers + 1)
         alpha = torch.as_tensor(alpha, dtype=torch.float)
@@ -65,15 +58,11 @@ class LightGCN(EmbeddingRecommender):
             raise ValueError(f"LightGCN: expected {num_layers + 1} layer "
                              f"weights, got {alpha.numel()}")
         self.register_buffer('alpha', alpha)
-        self.embedding = Embedding(num_users + num_items, embedding_dim)
         self.convs = ModuleList([LightConv() for _ in range(num_layers)])
         self.reset_parameters()
 
     def reset_parameters(self):
-        if self.init_std is None:
-            torch.nn.init.xavier_uniform_(self.embedding.weight)
-        else:
-            torch.nn.init.normal_(self.embedding.weight, std=self.init_std)
+        super().reset_parameters()
         for conv in self.convs:
             conv.reset_parameters()
 

@@ -2,7 +2,6 @@ from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
-from torch.nn import Embedding
 
 from pyg_recsys.nn.models.base import EmbeddingRecommender
 
@@ -22,22 +21,8 @@ class MF(EmbeddingRecommender):
     """
     def __init__(self, num_users: int, num_items: int,
                  embedding_dim: int = 64, init_std: Optional[float] = 0.1):
-        super().__init__()
-        if num_users <= 0 or num_items <= 0:
-            raise ValueError(f"MF: needs users and items, got "
-                             f"num_users={num_users}, num_items={num_items}")
-        self.num_users = num_users
-        self.num_items = num_items
-        self.embedding_dim = embedding_dim
-        self.init_std = init_std
-        self.embedding = Embedding(num_users + num_items, embedding_dim)
+        super().__init__(num_users, num_items, embedding_dim, init_std)
         self.reset_parameters()
-
-    def reset_parameters(self):
-        if self.init_std is None:
-            torch.nn.init.xavier_uniform_(self.embedding.weight)
-        else:
-            torch.nn.init.normal_(self.embedding.weight, std=self.init_std)
 
     def embeddings(self, adj=None) -> Tuple[Tensor, Tensor]:
         w = self.embedding.weight
