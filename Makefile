@@ -36,7 +36,7 @@ bench: setup
 
 # Compile-only check of the CUDA sources (no GPU needed; skipped without nvcc).
 cuda-check: setup
-	$(PY) benchmarks/../tools/cuda_check.py
+	bash csrc/nvcc_check.sh $(PY)
 
 clean:
 	rm -rf build *.egg-info pyg_recsys/_C*.so

@@ -24,6 +24,15 @@ def _flag(name):
     return os.getenv(name, '0') == '1'
 
 
+def _cpu_has(flag):
+    try:
+        with open('/proc/cpuinfo') as f:
+            return any(line.startswith('flags') and f' {flag}' in line
+                       for line in f)
+    except OSError:
+        return False
+
+
 def get_extensions():
     if _flag('PYG_RECSYS_NO_EXT'):
         return []
@@ -41,8 +50,10 @@ def get_extensions():
         glob.glob(osp.join('csrc', 'ops', '*.cpp')) +
         glob.glob(osp.join('csrc', 'ops', 'cpu', '*.cpp')))
     define_macros = []
-    extra_compile_args = {'cxx': ['-O3', '-fopenmp', '-mavx2', '-mfma',
-                                  '-std=c++20']}
+    cxx = ['-O3', '-fopenmp', '-std=c++20']
+    if _cpu_has('avx2') and _cpu_has('fma'):  # the build machine's vector ISA
+        cxx += ['-mavx2', '-mfma']
+    extra_compile_args = {'cxx': cxx}
     extra_link_args = ['-fopenmp']
 
     with_cuda = (torch.version.cuda is not None and CUDA_HOME is not None

@@ -18,4 +18,12 @@ int64_t cuda_version() {
 
 TORCH_LIBRARY_FRAGMENT(pyg_recsys, m) {
   m.def("cuda_version", &pyg_recsys::cuda_version);
+  // out = A @ x for A in CSR (int64 rowptr, int32/int64 col, optional value).
+  m.def("spmm_csr(Tensor rowptr, Tensor col, Tensor? value, Tensor x) -> "
+        "Tensor");
+  // out[e] = <a[row(e)], b[col(e)]> for every stored entry e.
+  m.def("sddmm_csr(Tensor rowptr, Tensor col, Tensor a, Tensor b) -> Tensor");
+  // out = sum_k alpha[k] A^k x, k = 0..len(alpha)-1, with O(N F) memory.
+  m.def("light_propagate_csr(Tensor rowptr, Tensor col, Tensor? value, "
+        "Tensor x, float[] alpha) -> Tensor");
 }

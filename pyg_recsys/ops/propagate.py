@@ -1,16 +1,70 @@
 r"""Light (linear) propagation: :math:`\sum_k \alpha_k \mathbf{A}^k \mathbf{X}`."""
-from typing import Sequence, Union
+from typing import List, Sequence, Union
 
+import torch
 from torch import Tensor
 
-from pyg_recsys.ops.spmm import spmm
+from pyg_recsys.ops.csr import CSR, to_csr, transpose_of
+from pyg_recsys.ops.spmm import _bag, _needs_graph, spmm, use_extension
+
+
+def _weights(num_layers: int, alpha) -> List[float]:
+    if num_layers < 0:
+        raise ValueError(f"light_propagate: num_layers must be >= 0, got "
+                         f"{num_layers}")
+    if alpha is None:
+        alpha = 1.0 / (num_layers + 1)
+    if isinstance(alpha, (int, float)):
+        return [float(alpha)] * (num_layers + 1)
+    if isinstance(alpha, Tensor):
+        alpha = alpha.detach().reshape(-1).tolist()
+    alpha = [float(a) for a in alpha]
+    if len(alpha) != num_layers + 1:
+        raise ValueError(f"light_propagate: expected {num_layers + 1} layer "
+                         f"weights, got {len(alpha)}")
+    return alpha
+
+
+def _propagate(csr: CSR, x: Tensor, alpha: List[float]) -> Tensor:
+    if use_extension(x) and not _needs_graph(x, csr.value):
+        value = None if csr.value is None else csr.value.to(x.dtype)
+        return torch.ops.pyg_recsys.light_propagate_csr(
+            csr.rowptr, csr.col, value, x, alpha)
+    out = x * alpha[0]
+    for a in alpha[1:]:
+        x = _bag(csr, x, csr.value)
+        out = out + x * a
+    return out
+
+
+class _LightPropagate(torch.autograd.Function):
+    # The map X -> sum_k alpha_k A^k X is linear, so nothing but the
+    # adjacency is kept for backward: grad = sum_k alpha_k (A^T)^k G.
+    @staticmethod
+    def forward(ctx, adj_box, csr_tuple, x, alpha):
+        csr = CSR(*csr_tuple)
+        ctx.adj, ctx.csr, ctx.alpha = adj_box[0], csr, alpha
+        return _propagate(csr, x, alpha)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        csr_t, _ = transpose_of(ctx.adj, ctx.csr)
+        return None, None, _propagate(csr_t, grad_out.contiguous(),
+                                      ctx.alpha), None
 
 
 def light_propagate(adj, x: Tensor, num_layers: int,
                     alpha: Union[float, Sequence[float], Tensor, None] = None
                     ) -> Tensor:
     r"""Computes :math:`\sum_{k=0}^{K} \alpha_k \mathbf{A}^k \mathbf{X}`, the
-    LightGCN read-out over :obj:`num_layers` propagation steps.
+    LightGCN read-out over :obj:`num_layers` propagation steps, in one call.
+
+    Memory is :math:`O(N F)` whatever :math:`K`: no per-layer activation is
+    kept for backward, which applies the same sum with :math:`\mathbf{A}^\top`
+    (:math:`\mathbf{A}` itself when it is marked symmetric, see
+    :func:`~pyg_recsys.ops.mark_symmetric`). When the stored values of
+    :obj:`adj` require gradients, the layers are composed from
+    :func:`~pyg_recsys.ops.spmm` instead so that those gradients flow.
 
     Args:
         adj: The (normalised) sparse adjacency, shape :obj:`[N, N]`.
@@ -20,18 +74,19 @@ def light_propagate(adj, x: Tensor, num_layers: int,
             :math:`\alpha_0..\alpha_K`; a scalar is used for every layer.
             (default: :obj:`1 / (K + 1)`)
     """
-    if num_layers < 0:
-        raise ValueError(f"light_propagate: num_layers must be >= 0, got "
-                         f"{num_layers}")
-    if alpha is None:
-        alpha = 1.0 / (num_layers + 1)
-    if isinstance(alpha, (int, float)):
-        alpha = [float(alpha)] * (num_layers + 1)
-    if len(alpha) != num_layers + 1:
-        raise ValueError(f"light_propagate: expected {num_layers + 1} layer "
-                         f"weights, got {len(alpha)}")
-    out = x * alpha[0]
-    for k in range(1, num_layers + 1):
-        x = spmm(adj, x)
-        out = out + x * alpha[k]
-    return out
+    alpha = _weights(num_layers, alpha)
+    csr = to_csr(adj)
+    if x.dim() != 2 or x.size(0) != csr.num_cols or \
+            csr.num_rows != csr.num_cols:
+        raise ValueError(f"light_propagate: needs a square adjacency and "
+                         f"features with one row per node, got adjacency "
+                         f"{csr.num_rows}x{csr.num_cols} and features "
+                         f"{tuple(x.shape)}")
+    if csr.value is not None and csr.value.requires_grad:
+        out = x * alpha[0]
+        for a in alpha[1:]:
+            x = spmm(adj, x)
+            out = out + x * a
+        return out
+    pattern = (csr.rowptr, csr.col, csr.value, csr.num_cols)
+    return _LightPropagate.apply((adj, ), pattern, x, alpha)

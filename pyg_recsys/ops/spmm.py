@@ -16,7 +16,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+import pyg_recsys.typing
 from pyg_recsys.ops.csr import CSR, to_csr, transpose_of
+
+
+def use_extension(x: Tensor) -> bool:
+    r"""Whether the compiled kernels handle :obj:`x` (read at call time, so
+    tests can switch :obj:`pyg_recsys.typing.WITH_EXT` off)."""
+    if not pyg_recsys.typing.WITH_EXT:
+        return False
+    if not pyg_recsys.typing.PREFER_COMPILED.get(x.device.type, False):
+        return False
+    if x.dtype not in (torch.float32, torch.float64):
+        return False
+    return x.device.type == 'cpu' or (x.device.type == 'cuda' and
+                                      pyg_recsys.typing.WITH_CUDA_EXT)
 
 
 def spmm_reference(csr: CSR, x: Tensor) -> Tensor:
@@ -29,7 +43,20 @@ def spmm_reference(csr: CSR, x: Tensor) -> Tensor:
     return out.index_add(0, csr.row(), msg)
 
 
+def _needs_graph(*tensors: Optional[Tensor]) -> bool:
+    # The compiled kernels have no autograd of their own: inputs that need a
+    # graph (double backward) take the differentiable PyTorch path.
+    return torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in tensors)
+
+
 def _bag(csr: CSR, x: Tensor, value: Optional[Tensor]) -> Tensor:
+    r"""The product :math:`\mathbf{A}\mathbf{X}` by the compiled kernel or,
+    without it, by :func:`~torch.nn.functional.embedding_bag`."""
+    if value is not None:
+        value = value.to(x.dtype)
+    if use_extension(x) and not _needs_graph(x, value):
+        return torch.ops.pyg_recsys.spmm_csr(csr.rowptr, csr.col, value, x)
     if csr.num_rows == 0 or x.size(1) == 0:
         return x.new_zeros(csr.num_rows, x.size(1))
     if csr.nnz == 0 or x.size(0) == 0:
@@ -59,12 +86,22 @@ class _SpMM(torch.autograd.Function):
         if ctx.needs_input_grad[3]:
             csr_t, _ = transpose_of(ctx.adj, csr)
             grad_x = _bag(csr_t, grad_out, csr_t.value)
-        if ctx.needs_input_grad[2]:  # SDDMM: <g[row], x[col]> per entry
-            row = csr.row()
-            grad_value = (grad_out.index_select(0, row) *
-                          x.index_select(0, csr.col.long())).sum(-1)
-            grad_value = grad_value.to(value.dtype)
+        if ctx.needs_input_grad[2]:
+            grad_value = sddmm(csr, grad_out, x).to(value.dtype)
         return None, None, grad_value, grad_x
+
+
+def sddmm(csr: CSR, a: Tensor, b: Tensor) -> Tensor:
+    r"""Sampled dense-dense product: :math:`\langle \mathbf{a}_{r(e)},
+    \mathbf{b}_{c(e)} \rangle` for every stored entry :math:`e` of
+    :obj:`csr` (row :math:`r(e)`, column :math:`c(e)`), shape :obj:`[nnz]`.
+    This is the gradient of :math:`\mathbf{A}\mathbf{B}` with respect to
+    the stored values of :math:`\mathbf{A}` for the output gradient
+    :math:`\mathbf{a}`."""
+    if use_extension(a) and a.dtype == b.dtype and not _needs_graph(a, b):
+        return torch.ops.pyg_recsys.sddmm_csr(csr.rowptr, csr.col, a, b)
+    return (a.index_select(0, csr.row()) *
+            b.index_select(0, csr.col.long())).sum(-1)
 
 
 def spmm(adj, x: Tensor) -> Tensor:

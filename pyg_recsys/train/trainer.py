@@ -143,7 +143,7 @@ class Trainer:
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"training diverged at epoch {self.epoch + 1}: loss is "
-                    f"{float(loss)} (try a lower learning rate)")
+                    f"{float(loss.detach())} (try a lower learning rate)")
             loss.backward()
             self.optimizer.step()
             totals['loss'] += float(loss.detach())

@@ -19,7 +19,7 @@ def random_sparse(n, m, density=0.3, seed=0, dtype=torch.float64):
 
 
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
-def test_spmm_matches_dense(dtype):
+def test_spmm_matches_dense(dtype, ext):
     dense = random_sparse(7, 5, dtype=dtype)
     dense[3] = 0  # an empty row
     x = torch.randn(5, 4, dtype=dtype)
@@ -30,7 +30,7 @@ def test_spmm_matches_dense(dtype):
                                               x), dense @ x)
 
 
-def test_spmm_gradients_against_dense():
+def test_spmm_gradients_against_dense(ext):
     dense = random_sparse(6, 6)
     x = torch.randn(6, 3, dtype=torch.float64, requires_grad=True)
     adj = dense.to_sparse_csr()
@@ -39,7 +39,7 @@ def test_spmm_gradients_against_dense():
     torch.testing.assert_close(x.grad, dense.t() @ g)
 
 
-def test_spmm_gradcheck_values_and_input():
+def test_spmm_gradcheck_values_and_input(ext):
     dense = random_sparse(5, 4, density=0.5)
     csr = dense.to_sparse_csr()
     rowptr, col = csr.crow_indices(), csr.col_indices()
@@ -54,7 +54,7 @@ def test_spmm_gradcheck_values_and_input():
     assert torch.autograd.gradgradcheck(f, (value, x))
 
 
-def test_symmetric_mark_and_transpose_cache():
+def test_symmetric_mark_and_transpose_cache(ext):
     dense = random_sparse(6, 6, seed=1)
     sym = dense + dense.t()
     adj = mark_symmetric(sym.to_sparse_csr())
@@ -71,7 +71,7 @@ def test_symmetric_mark_and_transpose_cache():
             x.grad, dense.t() @ torch.ones(6, 2, dtype=dense.dtype))
 
 
-def test_spmm_edge_cases():
+def test_spmm_edge_cases(ext):
     # Empty matrix, isolated nodes, a hub row, non-contiguous input.
     empty = torch.sparse_csr_tensor(torch.zeros(4, dtype=torch.long),
                                     torch.zeros(0, dtype=torch.long),
@@ -86,7 +86,7 @@ def test_spmm_edge_cases():
     torch.testing.assert_close(spmm(dense.to_sparse_csr(), x), dense @ x)
 
 
-def test_spmm_bad_input():
+def test_spmm_bad_input(ext):
     adj = random_sparse(3, 4).to_sparse_csr()
     with pytest.raises(ValueError, match='columns'):
         spmm(adj, torch.randn(3, 2, dtype=torch.float64))
@@ -96,7 +96,7 @@ def test_spmm_bad_input():
         spmm(torch.randn(3, 4), torch.randn(4, 2))
 
 
-def test_csr_transpose():
+def test_csr_transpose(ext):
     dense = random_sparse(5, 7, seed=3)
     csr = to_csr(dense.to_sparse_csr())
     t, perm = csr.transpose()
@@ -105,7 +105,7 @@ def test_csr_transpose():
     torch.testing.assert_close(back.to_dense(), dense.t())
 
 
-def test_light_propagate_matches_dense_powers():
+def test_light_propagate_matches_dense_powers(ext):
     dense = random_sparse(6, 6, seed=4)
     sym = (dense + dense.t()) / 4
     adj = mark_symmetric(sym.to_sparse_csr())
@@ -116,3 +116,74 @@ def test_light_propagate_matches_dense_powers():
     torch.testing.assert_close(light_propagate(adj, x, 3, alpha), expected)
     with pytest.raises(ValueError, match='layer weights'):
         light_propagate(adj, x, 3, [1.0, 2.0])
+
+
+def test_light_propagate_backward_symmetric_and_general(ext):
+    dense = random_sparse(7, 7, seed=5)
+    for sym, mark in ((dense + dense.t(), True), (dense, False)):
+        adj = sym.to_sparse_csr()
+        if mark:
+            mark_symmetric(adj)
+        x = torch.randn(7, 5, dtype=torch.float64, requires_grad=True)
+        g = torch.randn(7, 5, dtype=torch.float64)
+        alpha = [0.25, 0.5, 0.125, 0.125]
+        (light_propagate(adj, x, 3, alpha) * g).sum().backward()
+        expected = sum(a * torch.linalg.matrix_power(sym.t(), k) @ g
+                       for k, a in enumerate(alpha))
+        torch.testing.assert_close(x.grad, expected)
+        assert torch.autograd.gradcheck(
+            lambda x: light_propagate(adj, x, 3, alpha), (x, ))
+
+
+def test_light_propagate_value_gradients(ext):
+    dense = random_sparse(5, 5, seed=6)
+    csr = dense.to_sparse_csr()
+    value = csr.values().clone().requires_grad_()
+    x = torch.randn(5, 2, dtype=torch.float64)
+
+    def f(value):
+        adj = torch.sparse_csr_tensor(csr.crow_indices(), csr.col_indices(),
+                                      value, (5, 5))
+        return light_propagate(adj, x, 2)
+
+    assert torch.autograd.gradcheck(f, (value, ))
+
+
+def test_int32_columns_and_large_feature_width(ext):
+    dense = random_sparse(40, 40, density=0.2, seed=7, dtype=torch.float32)
+    csr = dense.to_sparse_csr()
+    adj = torch.sparse_csr_tensor(csr.crow_indices().int(),
+                                  csr.col_indices().int(), csr.values(),
+                                  (40, 40))
+    for width in (1, 63, 64, 65, 200):
+        x = torch.randn(40, width)
+        torch.testing.assert_close(spmm(adj, x), dense @ x, rtol=1e-5,
+                                   atol=1e-5)
+
+
+def test_compiled_ops_opcheck():
+    import pyg_recsys.typing
+    if not pyg_recsys.typing.WITH_EXT:
+        pytest.skip('extension not available')
+    dense = random_sparse(6, 4, seed=8)
+    csr = dense.to_sparse_csr()
+    # Plain tensors (not views of the sparse tensor) for opcheck.
+    rowptr, col, value = (t.clone() for t in (csr.crow_indices(),
+                                              csr.col_indices(),
+                                              csr.values()))
+    x = torch.randn(4, 3, dtype=torch.float64)
+    ops = torch.ops.pyg_recsys
+    torch.library.opcheck(ops.spmm_csr.default, (rowptr, col, value, x))
+    torch.library.opcheck(ops.spmm_csr.default, (rowptr, col, None, x))
+    torch.library.opcheck(ops.sddmm_csr.default,
+                          (rowptr, col, torch.randn(6, 3, dtype=torch.float64),
+                           x))
+    sq = random_sparse(5, 5, seed=9).to_sparse_csr()
+    torch.library.opcheck(ops.light_propagate_csr.default,
+                          (sq.crow_indices().clone(),
+                           sq.col_indices().clone(), sq.values().clone(),
+                           torch.randn(5, 3, dtype=torch.float64),
+                           [0.5, 0.25, 0.25]))
+    torch.testing.assert_close(ops.spmm_csr(rowptr, col, value, x), dense @ x)
+    with pytest.raises(RuntimeError, match='same dtype'):
+        ops.spmm_csr(rowptr, col, value.float(), x)
