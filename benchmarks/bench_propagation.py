@@ -117,11 +117,18 @@ def main():
             g = torch.randn(n, d)
             table_bytes = 2 * n * d * 4  # output and input gradient
 
-            def fwd_bwd(forward):
+            def fwd_bwd(forward, compiled=False):
+                # The compiled kernels are switched on for forward and backward.
                 def run():
-                    x = x0.detach().requires_grad_()
-                    out = forward(x)
-                    out.backward(g)
+                    prefer = pyg_recsys.typing.PREFER_COMPILED
+                    saved = prefer['cpu']
+                    prefer['cpu'] = compiled
+                    try:
+                        x = x0.detach().requires_grad_()
+                        out = forward(x)
+                        out.backward(g)
+                    finally:
+                        prefer['cpu'] = saved
                 return run
 
             def bag(h, _a):
@@ -160,17 +167,11 @@ def main():
 
             def pkg(use_ext, fused):
                 def forward(x):
-                    prefer = pyg_recsys.typing.PREFER_COMPILED
-                    saved = prefer['cpu']
-                    prefer['cpu'] = use_ext
-                    try:
-                        if fused:
-                            return light_propagate(adj, x, L, alpha)
-                        lc = LightConv(normalize=False)
-                        return stack(lambda h, a: lc(h, a), L)(x, adj)
-                    finally:
-                        prefer['cpu'] = saved
-                return forward
+                    if fused:
+                        return light_propagate(adj, x, L, alpha)
+                    lc = LightConv(normalize=False)
+                    return stack(lambda h, a: lc(h, a), L)(x, adj)
+                return fwd_bwd(forward, compiled=use_ext)
 
             results = []
             for label, (fn, a) in paths.items():
@@ -178,14 +179,12 @@ def main():
                                  1 if 'edge_index' in label else args.repeat)
                 results.append((label, t, mem))
             results.append(('pyg_recsys light_propagate, PyTorch path',
-                            *measure(fwd_bwd(pkg(False, True)), args.repeat)))
+                            *measure(pkg(False, True), args.repeat)))
             if pyg_recsys.typing.WITH_EXT:
                 results.append(('pyg_recsys LightConv x3, compiled',
-                                *measure(fwd_bwd(pkg(True, False)),
-                                         args.repeat)))
+                                *measure(pkg(True, False), args.repeat)))
                 results.append(('pyg_recsys light_propagate, compiled',
-                                *measure(fwd_bwd(pkg(True, True)),
-                                         args.repeat)))
+                                *measure(pkg(True, True), args.repeat)))
 
             # Gather rate of the plain ATen gather-sum on the same pattern.
             def gather():

@@ -14,4 +14,5 @@ def ext(request, monkeypatch):
         monkeypatch.setitem(pyg_recsys.typing.PREFER_COMPILED, 'cpu', True)
     else:
         monkeypatch.setattr(pyg_recsys.typing, 'WITH_EXT', False)
+        monkeypatch.setitem(pyg_recsys.typing.PREFER_COMPILED, 'cpu', False)
     return request.param

@@ -13,7 +13,13 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define PYG_RECSYS_AVX2 1
+#endif
 
 namespace pyg_recsys {
 namespace {
@@ -101,12 +107,89 @@ void spmm_range(const int64_t* __restrict__ rowptr,
   }
 }
 
+#ifdef PYG_RECSYS_AVX2
+// float rows, NV vectors of 8 lanes (NV * 8 features) per pass, explicit
+// AVX2 accumulators.
+template <typename index_t, int NV>
+void spmm_range_avx2(const int64_t* __restrict__ rowptr,
+                     const index_t* __restrict__ col,
+                     const float* __restrict__ value,
+                     const float* __restrict__ cur, int64_t r0, int64_t r1,
+                     int64_t F, int64_t f0, float* __restrict__ nxt,
+                     float* __restrict__ out, float alpha) {
+  const int64_t end = rowptr[r1];
+  constexpr int lines = NV * 32 / 64 > 0 ? NV * 32 / 64 : 1;
+  const __m256 va = _mm256_set1_ps(alpha);
+  for (int64_t r = r0; r < r1; ++r) {
+    __m256 acc[NV];
+#pragma GCC unroll 8
+    for (int k = 0; k < NV; ++k) acc[k] = _mm256_setzero_ps();
+    const int64_t e1 = rowptr[r + 1];
+    for (int64_t e = rowptr[r]; e < e1; ++e) {
+      if (e + kPrefetch < end) {
+        const char* ahead = reinterpret_cast<const char*>(
+            cur + static_cast<int64_t>(col[e + kPrefetch]) * F + f0);
+#pragma GCC unroll 4
+        for (int c = 0; c < lines; ++c) _mm_prefetch(ahead + 64 * c, _MM_HINT_T0);
+      }
+      const __m256 v = _mm256_set1_ps(value ? value[e] : 1.0f);
+      const float* xr = cur + static_cast<int64_t>(col[e]) * F + f0;
+#pragma GCC unroll 8
+      for (int k = 0; k < NV; ++k)
+        acc[k] = _mm256_fmadd_ps(v, _mm256_loadu_ps(xr + 8 * k), acc[k]);
+    }
+    if (nxt != nullptr) {
+      float* o = nxt + r * F + f0;
+#pragma GCC unroll 8
+      for (int k = 0; k < NV; ++k) _mm256_storeu_ps(o + 8 * k, acc[k]);
+    }
+    if (out != nullptr) {
+      float* o = out + r * F + f0;
+#pragma GCC unroll 8
+      for (int k = 0; k < NV; ++k)
+        _mm256_storeu_ps(o + 8 * k, _mm256_fmadd_ps(va, acc[k],
+                                                    _mm256_loadu_ps(o + 8 * k)));
+    }
+  }
+}
+
+template <typename index_t>
+bool spmm_float_avx2(const int64_t* rowptr, const index_t* col,
+                     const float* value, const float* cur, int64_t r0,
+                     int64_t r1, int64_t F, float* nxt, float* out,
+                     float alpha) {
+  if (F % 8 != 0) return false;
+  for (int64_t f0 = 0; f0 < F; f0 += 64) {
+    const int nv = static_cast<int>(std::min<int64_t>(64, F - f0) / 8);
+    switch (nv) {
+#define PYG_RECSYS_CASE(N)                                                   \
+  case N:                                                                    \
+    spmm_range_avx2<index_t, N>(rowptr, col, value, cur, r0, r1, F, f0, nxt, \
+                                out, alpha);                                 \
+    break;
+      PYG_RECSYS_CASE(1) PYG_RECSYS_CASE(2) PYG_RECSYS_CASE(3)
+      PYG_RECSYS_CASE(4) PYG_RECSYS_CASE(5) PYG_RECSYS_CASE(6)
+      PYG_RECSYS_CASE(7) PYG_RECSYS_CASE(8)
+#undef PYG_RECSYS_CASE
+    }
+  }
+  return true;
+}
+#endif
+
 template <typename scalar_t, typename index_t>
 void spmm_rows(const int64_t* rowptr, const index_t* col,
                const scalar_t* value, const scalar_t* cur, int64_t num_rows,
                int64_t F, scalar_t* nxt, scalar_t* out, scalar_t alpha) {
   constexpr int B = 256 / sizeof(scalar_t);  // 64 floats / 32 doubles
   parallel_rows(rowptr, num_rows, [&](int64_t r0, int64_t r1) {
+#ifdef PYG_RECSYS_AVX2
+    if constexpr (std::is_same_v<scalar_t, float>) {
+      if (spmm_float_avx2<index_t>(rowptr, col, value, cur, r0, r1, F, nxt,
+                                   out, alpha))
+        return;
+    }
+#endif
     spmm_range<scalar_t, index_t, B>(rowptr, col, value, cur, r0, r1, F, nxt,
                                      out, alpha);
   });
