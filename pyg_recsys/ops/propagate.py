@@ -33,7 +33,7 @@ def _propagate(csr: CSR, x: Tensor, alpha: List[float]) -> Tensor:
     out = x * alpha[0]
     for a in alpha[1:]:
         x = _bag(csr, x, csr.value)
-        out = out + x * a
+        out.add_(x, alpha=a)  # in place: no per-layer temporary
     return out
 
 
