@@ -2,20 +2,20 @@
 normalised adjacency, every path side by side in one run.
 
     python benchmarks/bench_propagation.py [--datasets gowalla yelp2018]
-        [--dims 32 64] [--layers 3] [--repeat 5] [--threads 2]
+        [--dims 32 64] [--layers 3] [--repeat 5] [--threads 2] [--no-memory]
 
 Paths: PyG ``LGConv`` on ``edge_index``, on a torch CSR adjacency and on a
 ``torch_sparse.SparseTensor`` (when installed); ``torch.sparse.mm`` with COO
-and CSR; ``embedding_bag`` over the CSR rows with a symmetric backward (the
-package's pure-PyTorch fallback); the package's ``LightConv`` layers and its
-fused ``light_propagate`` on the compiled kernels. Each is timed as the
-median of ``--repeat`` runs after a warm-up; extra peak memory is the growth
-of the process's peak resident set during one run (Linux ``VmHWM``, reset
-through ``/proc/self/clear_refs``) minus the output and gradient tables.
-This is approximate: memory the allocator kept from the warm-up run is
-reused without growing the resident set, so small or negative values mean
-"no more than the warm-up already held" (setting ``MALLOC_MMAP_THRESHOLD_``
-makes it exact but doubles every time through page faults).
+and CSR; ``embedding_bag`` over the CSR rows with a symmetric backward; the
+package's ``light_propagate`` on its pure-PyTorch path; its ``LightConv``
+layers and its fused ``light_propagate`` on the compiled kernels.
+
+Time: median of ``--repeat`` runs after a warm-up (PyG ``edge_index``: one).
+Extra peak memory: each path runs once more in a child process started with
+``MALLOC_MMAP_THRESHOLD_`` set, so that every large tensor is mapped on
+allocation and unmapped on free; the growth of the peak resident set
+(``VmHWM``, reset through ``/proc/self/clear_refs``) over that run, minus the
+output and input-gradient tables it must create, is the extra memory.
 
 The floor: one forward + backward gathers ``2 * layers * nnz`` feature rows.
 The machine's gather rate is measured in the same run (``embedding_bag`` in
@@ -24,7 +24,11 @@ and the floor is those bytes at that rate.
 """
 import argparse
 import gc
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
@@ -45,28 +49,25 @@ def rss_kib(field: str) -> int:
     return 0
 
 
-def reset_peak() -> bool:
-    try:
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')
-        return True
-    except OSError:
-        return False
-
-
-def measure(fn, repeat):
+def timed(fn, repeat):
     fn()  # warm-up
-    gc.collect()
-    base = rss_kib('VmRSS')
-    ok = reset_peak()
-    fn()
-    peak = rss_kib('VmHWM') - base if ok else float('nan')
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    return statistics.median(times), peak * 1024
+    return statistics.median(times)
+
+
+def peak_growth(fn) -> float:
+    """Bytes by which one call of ``fn`` raises the peak resident set."""
+    fn()
+    gc.collect()
+    base = rss_kib('VmRSS')
+    with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')  # reset VmHWM to the current resident set
+    fn()
+    return (rss_kib('VmHWM') - base) * 1024.0
 
 
 def stack(conv_fn, layers):
@@ -80,6 +81,99 @@ def stack(conv_fn, layers):
     return run
 
 
+def build_paths(graph, d, layers, with_edge_index=True):
+    """Label -> a callable that runs one forward + backward."""
+    from torch_geometric.nn import LGConv
+    adj = graph.norm_adj()
+    n, nnz = graph.num_nodes, adj.values().numel()
+    rowptr, col, val = adj.crow_indices(), adj.col_indices(), adj.values()
+    # LGConv normalises its input itself: give it the raw pattern.
+    raw_csr = torch.sparse_csr_tensor(rowptr, col, torch.ones(nnz), (n, n))
+    coo = adj.to_sparse_coo().coalesce()
+    gen = torch.Generator().manual_seed(0)
+    x0 = torch.randn(n, d, generator=gen)
+    g = torch.randn(n, d, generator=gen)
+
+    def fwd_bwd(forward, compiled=False):
+        def run():
+            prefer = pyg_recsys.typing.PREFER_COMPILED
+            saved = prefer['cpu']
+            prefer['cpu'] = compiled  # for forward and backward
+            try:
+                x = x0.detach().requires_grad_()
+                forward(x).backward(g)
+            finally:
+                prefer['cpu'] = saved
+        return run
+
+    def bag(h):
+        return F.embedding_bag(col, h, rowptr, mode='sum',
+                               per_sample_weights=val,
+                               include_last_offset=True)
+
+    class BagSym(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, h):
+            return bag(h)
+
+        @staticmethod
+        def backward(ctx, grad):
+            return bag(grad.contiguous())
+
+    conv = LGConv()
+    paths = {}
+    if with_edge_index:
+        paths['PyG LGConv(edge_index)'] = fwd_bwd(
+            lambda x: stack(conv, layers)(x, graph.edge_index))
+    paths['PyG LGConv(torch CSR)'] = fwd_bwd(
+        lambda x: stack(conv, layers)(x, raw_csr))
+    try:
+        from torch_sparse import SparseTensor
+        st = SparseTensor(rowptr=rowptr, col=col, sparse_sizes=(n, n))
+        paths['PyG LGConv(SparseTensor)'] = fwd_bwd(
+            lambda x: stack(conv, layers)(x, st))
+    except ImportError:
+        pass
+    paths['torch.sparse.mm COO'] = fwd_bwd(
+        lambda x: stack(lambda h, a: torch.sparse.mm(a, h), layers)(x, coo))
+    paths['torch.sparse.mm CSR'] = fwd_bwd(
+        lambda x: stack(lambda h, a: torch.sparse.mm(a, h), layers)(x, adj))
+    paths['embedding_bag, symmetric bwd'] = fwd_bwd(
+        lambda x: stack(lambda h, a: BagSym.apply(h), layers)(x, None))
+    alpha = [1.0 / (layers + 1)] * (layers + 1)
+    fused = lambda x: light_propagate(adj, x, layers, alpha)  # noqa: E731
+    lc = LightConv(normalize=False)
+    paths['pyg_recsys light_propagate, PyTorch path'] = fwd_bwd(fused)
+    if pyg_recsys.typing.WITH_EXT:
+        paths['pyg_recsys LightConv x3, compiled'] = fwd_bwd(
+            lambda x: stack(lc, layers)(x, adj), compiled=True)
+        paths['pyg_recsys light_propagate, compiled'] = fwd_bwd(
+            fused, compiled=True)
+
+    def gather():
+        F.embedding_bag(col, x0, rowptr, mode='sum', include_last_offset=True)
+
+    return paths, gather, nnz
+
+
+def child_memory(args) -> None:
+    graph = load_dataset(args.datasets[0], root=require_dataset(
+        args.datasets[0]))
+    paths, _, _ = build_paths(graph, args.dims[0], args.layers)
+    print(json.dumps(peak_growth(paths[args.child_memory])))
+
+
+def memory_in_child(args, name, d, label) -> float:
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='65536',
+               OMP_NUM_THREADS=str(args.threads))
+    cmd = [sys.executable, os.path.abspath(__file__), '--datasets', name,
+           '--dims', str(d), '--layers', str(args.layers), '--threads',
+           str(args.threads), '--child-memory', label]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                         check=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument('--datasets', nargs='+', default=['gowalla', 'yelp2018'])
@@ -89,13 +183,13 @@ def main():
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--skip-edge-index', action='store_true',
                    help='leave out the slow PyG edge_index path')
+    p.add_argument('--no-memory', action='store_true',
+                   help='skip the peak-memory runs')
+    p.add_argument('--child-memory', help=argparse.SUPPRESS)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    from torch_geometric.nn import LGConv
-    try:
-        from torch_sparse import SparseTensor
-    except ImportError:
-        SparseTensor = None
+    if args.child_memory:
+        return child_memory(args)
     L = args.layers
     print(f'{args.threads} threads, {L} layers, torch {torch.__version__}, '
           f'extension {"built" if pyg_recsys.typing.WITH_EXT else "absent"}, '
@@ -103,118 +197,33 @@ def main():
 
     for name in args.datasets:
         graph = load_dataset(name, root=require_dataset(name))
-        adj = graph.norm_adj()
-        n, nnz = graph.num_nodes, adj.values().numel()
-        edge_index = graph.edge_index
-        # LGConv normalises its input itself: give it the raw pattern.
-        raw_csr = torch.sparse_csr_tensor(adj.crow_indices(),
-                                          adj.col_indices(),
-                                          torch.ones(nnz), (n, n))
-        coo = adj.to_sparse_coo().coalesce()
-        rowptr, col, val = adj.crow_indices(), adj.col_indices(), adj.values()
         for d in args.dims:
-            x0 = torch.randn(n, d)
-            g = torch.randn(n, d)
-            table_bytes = 2 * n * d * 4  # output and input gradient
-
-            def fwd_bwd(forward, compiled=False):
-                # The compiled kernels are switched on for forward and backward.
-                def run():
-                    prefer = pyg_recsys.typing.PREFER_COMPILED
-                    saved = prefer['cpu']
-                    prefer['cpu'] = compiled
-                    try:
-                        x = x0.detach().requires_grad_()
-                        out = forward(x)
-                        out.backward(g)
-                    finally:
-                        prefer['cpu'] = saved
-                return run
-
-            def bag(h, _a):
-                return F.embedding_bag(col, h, rowptr, mode='sum',
-                                       per_sample_weights=val,
-                                       include_last_offset=True)
-
-            class BagSym(torch.autograd.Function):
-                @staticmethod
-                def forward(ctx, h):
-                    return bag(h, None)
-
-                @staticmethod
-                def backward(ctx, grad):
-                    return bag(grad.contiguous(), None)
-
-            paths = {}
-            if not args.skip_edge_index:
-                conv = LGConv()
-                paths['PyG LGConv(edge_index)'] = stack(
-                    lambda h, a: conv(h, a), L), edge_index
-            conv = LGConv()
-            paths['PyG LGConv(torch CSR)'] = stack(
-                lambda h, a: conv(h, a), L), raw_csr
-            if SparseTensor is not None:
-                st = SparseTensor(rowptr=rowptr, col=col, sparse_sizes=(n, n))
-                paths['PyG LGConv(SparseTensor)'] = stack(
-                    lambda h, a: conv(h, a), L), st
-            paths['torch.sparse.mm COO'] = stack(
-                lambda h, a: torch.sparse.mm(a, h), L), coo
-            paths['torch.sparse.mm CSR'] = stack(
-                lambda h, a: torch.sparse.mm(a, h), L), adj
-            paths['embedding_bag, symmetric bwd'] = stack(
-                lambda h, a: BagSym.apply(h), L), None
-            alpha = [1.0 / (L + 1)] * (L + 1)
-
-            def pkg(use_ext, fused):
-                def forward(x):
-                    if fused:
-                        return light_propagate(adj, x, L, alpha)
-                    lc = LightConv(normalize=False)
-                    return stack(lambda h, a: lc(h, a), L)(x, adj)
-                return fwd_bwd(forward, compiled=use_ext)
-
-            results = []
-            for label, (fn, a) in paths.items():
-                t, mem = measure(fwd_bwd(lambda x, fn=fn, a=a: fn(x, a)),
-                                 1 if 'edge_index' in label else args.repeat)
-                results.append((label, t, mem))
-            results.append(('pyg_recsys light_propagate, PyTorch path',
-                            *measure(pkg(False, True), args.repeat)))
-            if pyg_recsys.typing.WITH_EXT:
-                results.append(('pyg_recsys LightConv x3, compiled',
-                                *measure(pkg(True, False), args.repeat)))
-                results.append(('pyg_recsys light_propagate, compiled',
-                                *measure(pkg(True, True), args.repeat)))
-
-            # Gather rate of the plain ATen gather-sum on the same pattern.
-            def gather():
-                F.embedding_bag(col, x0, rowptr, mode='sum',
-                                include_last_offset=True)
-            tg, _ = measure(gather, args.repeat * 2)
-            rate = nnz * d * 4 / tg
+            paths, gather, nnz = build_paths(graph, d, L,
+                                             not args.skip_edge_index)
+            times = {label: timed(fn, 1 if 'edge_index' in label
+                                  else args.repeat)
+                     for label, fn in paths.items()}
+            rate = nnz * d * 4 / timed(gather, args.repeat * 2)
             floor = 2 * L * nnz * d * 4 / rate
-            big = torch.randn(64 * 1024 * 1024 // 4 * 4)
-            ts, _ = measure(lambda: big.sum(), args.repeat)
-            seq = big.numel() * 4 / ts
-
-            ref = dict((r[0], r[1]) for r in results)
-            pyg_t = ref.get('PyG LGConv(edge_index)')
-            pure = [r for r in results if 'compiled' not in r[0]
-                    and 'edge_index' not in r[0]]
-            best_pure = min(pure, key=lambda r: r[1])
-            print(f'\n{name}: {n:,} nodes, {nnz:,} nonzeros, d={d}; gather '
-                  f'rate {rate / 1e9:.1f} GB/s, sequential read '
-                  f'{seq / 1e9:.1f} GB/s, gather floor {floor * 1e3:.1f} ms; '
-                  f'best pure-PyTorch path: {best_pure[0]}; '
-                  f'{load_note()}')
+            tables = 2 * graph.num_nodes * d * 4  # output and input gradient
+            extra = {label: (float('nan') if args.no_memory else
+                             (memory_in_child(args, name, d, label) - tables)
+                             / 2**20) for label in paths}
+            pyg_t = times.get('PyG LGConv(edge_index)')
+            best_label, best_t = min(
+                ((k, v) for k, v in times.items()
+                 if 'compiled' not in k and 'edge_index' not in k),
+                key=lambda kv: kv[1])
+            print(f'\n{name}: {graph.num_nodes:,} nodes, {nnz:,} nonzeros, '
+                  f'd={d}; gather rate {rate / 1e9:.1f} GB/s, gather floor '
+                  f'{floor * 1e3:.1f} ms; best pure-PyTorch path: '
+                  f'{best_label}; {load_note()}')
             print(f"{'path':<44}{'fwd+bwd ms':>11}{'extra MB':>10}"
                   f"{'vs PyG ei':>10}{'vs best pure':>13}{'/ floor':>9}")
-            for label, t, mem in results:
-                extra = (mem - table_bytes) / 2**20
+            for label, t in times.items():
                 vs_pyg = f'{pyg_t / t:.1f}x' if pyg_t else '-'
-                print(f'{label:<44}{t * 1e3:>11.1f}{extra:>10.0f}'
-                      f'{vs_pyg:>10}{best_pure[1] / t:>12.2f}x'
-                      f'{t / floor:>9.2f}')
+                print(f'{label:<44}{t * 1e3:>11.1f}{extra[label]:>10.0f}'
+                      f'{vs_pyg:>10}{best_t / t:>12.2f}x{t / floor:>9.2f}')
 
 
 if __name__ == '__main__':
