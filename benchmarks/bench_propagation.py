@@ -26,14 +26,12 @@ import argparse
 import gc
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
-from _common import load_note, require_dataset
+from _common import load_note, require_dataset, timeit
 
 import pyg_recsys.typing
 from pyg_recsys.data import load_dataset
@@ -47,16 +45,6 @@ def rss_kib(field: str) -> int:
             if line.startswith(field):
                 return int(line.split()[1])
     return 0
-
-
-def timed(fn, repeat):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def peak_growth(fn) -> float:
@@ -200,10 +188,10 @@ def main():
         for d in args.dims:
             paths, gather, nnz = build_paths(graph, d, L,
                                              not args.skip_edge_index)
-            times = {label: timed(fn, 1 if 'edge_index' in label
+            times = {label: timeit(fn, 1 if 'edge_index' in label
                                   else args.repeat)
                      for label, fn in paths.items()}
-            rate = nnz * d * 4 / timed(gather, args.repeat * 2)
+            rate = nnz * d * 4 / timeit(gather, args.repeat * 2)
             floor = 2 * L * nnz * d * 4 / rate
             tables = 2 * graph.num_nodes * d * 4  # output and input gradient
             extra = {label: (float('nan') if args.no_memory else
