@@ -7,10 +7,8 @@ can switch the extension off at run time.
 import os
 import os.path as osp
 import warnings
-from typing import Union
 
 import torch
-from torch import Tensor
 
 WITH_EXT = False
 WITH_CUDA_EXT = False
@@ -49,7 +47,3 @@ def _load_extension() -> None:
 
 
 _load_extension()
-
-# An adjacency as PyG layers accept it: an `edge_index` tensor, a
-# `torch.sparse` tensor (CSR preferred) or a `torch_sparse.SparseTensor`.
-Adj = Union[Tensor, 'torch_sparse.SparseTensor']  # noqa: F821
