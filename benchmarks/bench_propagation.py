@@ -8,7 +8,8 @@ Paths: PyG ``LGConv`` on ``edge_index``, on a torch CSR adjacency and on a
 ``torch_sparse.SparseTensor`` (when installed); ``torch.sparse.mm`` with COO
 and CSR; ``embedding_bag`` over the CSR rows with a symmetric backward; the
 package's ``light_propagate`` on its pure-PyTorch path; its ``LightConv``
-layers and its fused ``light_propagate`` on the compiled kernels.
+layers and its fused ``light_propagate`` on the compiled kernels, with float32
+and with bfloat16 storage of the gathered rows.
 
 Time: median of ``--repeat`` runs after a warm-up (PyG ``edge_index``: one).
 Extra peak memory: each path runs once more in a child process started with
@@ -20,7 +21,8 @@ output and input-gradient tables it must create, is the extra memory.
 The floor: one forward + backward gathers ``2 * layers * nnz`` feature rows.
 The machine's gather rate is measured in the same run (``embedding_bag`` in
 sum mode without weights over the same CSR pattern, the plain ATen gather),
-and the floor is those bytes at that rate.
+and the floor is those bytes at that rate (for the bfloat16-storage path, the
+same gather over a bfloat16 copy of the table).
 """
 import argparse
 import gc
@@ -137,9 +139,16 @@ def build_paths(graph, d, layers, with_edge_index=True):
             lambda x: stack(lc, layers)(x, adj), compiled=True)
         paths['pyg_recsys light_propagate, compiled'] = fwd_bwd(
             fused, compiled=True)
+        paths['pyg_recsys light_propagate, compiled, bf16 storage'] = \
+            fwd_bwd(lambda x: light_propagate(adj, x, layers, alpha,
+                                              storage_dtype=torch.bfloat16),
+                    compiled=True)
 
-    def gather():
-        F.embedding_bag(col, x0, rowptr, mode='sum', include_last_offset=True)
+    x0_bf16 = x0.to(torch.bfloat16)
+
+    def gather(bf16=False):
+        F.embedding_bag(col, x0_bf16 if bf16 else x0, rowptr, mode='sum',
+                        include_last_offset=True)
 
     return paths, gather, nnz
 
@@ -193,6 +202,9 @@ def main():
                      for label, fn in paths.items()}
             rate = nnz * d * 4 / timeit(gather, args.repeat * 2)
             floor = 2 * L * nnz * d * 4 / rate
+            # bfloat16 rows: the floor of the bf16-storage path.
+            floor_bf16 = 2 * L * timeit(lambda: gather(True),
+                                        args.repeat * 2)
             tables = 2 * graph.num_nodes * d * 4  # output and input gradient
             extra = {label: (float('nan') if args.no_memory else
                              (memory_in_child(args, name, d, label) - tables)
@@ -204,14 +216,17 @@ def main():
                 key=lambda kv: kv[1])
             print(f'\n{name}: {graph.num_nodes:,} nodes, {nnz:,} nonzeros, '
                   f'd={d}; gather rate {rate / 1e9:.1f} GB/s, gather floor '
-                  f'{floor * 1e3:.1f} ms; best pure-PyTorch path: '
+                  f'{floor * 1e3:.1f} ms (bf16 rows: {floor_bf16 * 1e3:.1f} '
+                  f'ms); best pure-PyTorch path: '
                   f'{best_label}; {load_note()}')
-            print(f"{'path':<44}{'fwd+bwd ms':>11}{'extra MB':>10}"
+            print(f"{'path':<52}{'fwd+bwd ms':>11}{'extra MB':>10}"
                   f"{'vs PyG ei':>10}{'vs best pure':>13}{'/ floor':>9}")
             for label, t in times.items():
                 vs_pyg = f'{pyg_t / t:.1f}x' if pyg_t else '-'
-                print(f'{label:<44}{t * 1e3:>11.1f}{extra[label]:>10.0f}'
-                      f'{vs_pyg:>10}{best_t / t:>12.2f}x{t / floor:>9.2f}')
+                own_floor = floor_bf16 if 'bf16' in label else floor
+                print(f'{label:<52}{t * 1e3:>11.1f}{extra[label]:>10.0f}'
+                      f'{vs_pyg:>10}{best_t / t:>12.2f}x'
+                      f'{t / own_floor:>9.2f}')
 
 
 if __name__ == '__main__':

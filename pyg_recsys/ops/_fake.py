@@ -13,5 +13,5 @@ def register() -> None:
         return a.new_empty(col.size(0))
 
     @torch.library.register_fake('pyg_recsys::light_propagate_csr')
-    def _light(rowptr, col, value, x, alpha):
+    def _light(rowptr, col, value, x, alpha, bf16_storage=False):
         return torch.empty_like(x, memory_format=torch.contiguous_format)

@@ -54,7 +54,10 @@ class CSR(NamedTuple):
 
 def to_csr(adj: Tensor) -> CSR:
     r"""Reads a :obj:`torch.sparse` (CSR or COO) or :obj:`SparseTensor`
-    adjacency as a :class:`CSR` without copying where possible."""
+    adjacency as a :class:`CSR` without copying where possible (a
+    :class:`CSR` is returned as is)."""
+    if isinstance(adj, CSR):
+        return adj
     if isinstance(adj, Tensor):
         if adj.layout == torch.sparse_csr:
             return CSR(adj.crow_indices().to(torch.int64), adj.col_indices(),

@@ -184,6 +184,82 @@ def test_compiled_ops_opcheck():
                            sq.col_indices().clone(), sq.values().clone(),
                            torch.randn(5, 3, dtype=torch.float64),
                            [0.5, 0.25, 0.25]))
+    torch.library.opcheck(ops.light_propagate_csr.default,
+                          (sq.crow_indices().clone(),
+                           sq.col_indices().clone(),
+                           sq.values().clone().float(),
+                           torch.randn(5, 16), [0.5, 0.25, 0.25], True))
     torch.testing.assert_close(ops.spmm_csr(rowptr, col, value, x), dense @ x)
     with pytest.raises(RuntimeError, match='same dtype'):
         ops.spmm_csr(rowptr, col, value.float(), x)
+
+
+def bf16_round(t):
+    return t.to(torch.bfloat16).to(t.dtype)
+
+
+@pytest.mark.parametrize('width', [3, 8, 24, 72])
+def test_light_propagate_bf16_storage(width, ext):
+    # Reference: dense float64 powers whose gathered layers are rounded to
+    # bfloat16, as the storage option defines them.
+    dense = random_sparse(30, 30, density=0.2, seed=10, dtype=torch.float32)
+    dense[7] = 0  # an empty row
+    sym = dense + dense.t()
+    csr = sym.to_sparse_csr()
+    adj = mark_symmetric(torch.sparse_csr_tensor(
+        csr.crow_indices(), csr.col_indices().int(), csr.values(), (30, 30)))
+    x = torch.randn(30, width)
+    alpha = [0.25, 0.5, 0.125, 0.125]
+    h, expected = x.double(), alpha[0] * x.double()
+    for a in alpha[1:]:
+        h = sym.double() @ bf16_round(h.float()).double()
+        expected = expected + a * h
+    out = light_propagate(adj, x, 3, alpha, storage_dtype=torch.bfloat16)
+    torch.testing.assert_close(out, expected.float(), rtol=2e-2, atol=2e-2)
+    exact = light_propagate(adj, x, 3, alpha)
+    err = (out - exact).norm() / exact.norm()
+    assert 0 < err < 1e-2  # rounded, but only by about 2^-9 per step
+    # Backward applies the same rounded map to the gradient.
+    xg = x.clone().requires_grad_()
+    g = torch.randn(30, width)
+    (light_propagate(adj, xg, 3, alpha, storage_dtype=torch.bfloat16)
+     * g).sum().backward()
+    torch.testing.assert_close(
+        xg.grad, light_propagate(adj, g, 3, alpha,
+                                 storage_dtype=torch.bfloat16))
+
+
+def test_light_propagate_bf16_storage_keeps_nan_and_checks_dtype(ext):
+    dense = random_sparse(6, 6, seed=11, dtype=torch.float32)
+    adj = (dense + dense.t() + torch.eye(6)).to_sparse_csr()
+    x = torch.randn(6, 16)
+    x[2, 5] = float('nan')
+    out = light_propagate(adj, x, 2, storage_dtype=torch.bfloat16)
+    assert torch.isnan(out[:, 5]).any() and not torch.isnan(out[:, 4]).any()
+    with pytest.raises(ValueError, match='storage_dtype'):
+        light_propagate(adj, x.double(), 2, storage_dtype=torch.bfloat16)
+    with pytest.raises(ValueError, match='storage_dtype'):
+        light_propagate(adj, x, 2, storage_dtype=torch.float16)
+
+
+def test_compiled_ops_trace_without_graph_breaks():
+    import pyg_recsys.typing
+    if not pyg_recsys.typing.WITH_EXT:
+        pytest.skip('extension not available')
+    # fullgraph=True fails on any graph break; the fake kernels make the ops
+    # traceable. (Dynamo cannot wrap torch.sparse tensors themselves, so
+    # compiled code passes the CSR arrays.)
+    sq = random_sparse(5, 5, seed=12, dtype=torch.float32).to_sparse_csr()
+    rowptr, col, value = (t.clone() for t in (
+        sq.crow_indices(), sq.col_indices(), sq.values()))
+    x = torch.randn(5, 8)
+    ops = torch.ops.pyg_recsys
+
+    def f(rowptr, col, value, x):
+        y = ops.light_propagate_csr(rowptr, col, value, x, [0.5, 0.5], True)
+        return ops.spmm_csr(rowptr, col, value, y) + \
+            ops.sddmm_csr(rowptr, col, y, x).sum()
+
+    compiled = torch.compile(f, fullgraph=True, backend='aot_eager')
+    torch.testing.assert_close(compiled(rowptr, col, value, x),
+                               f(rowptr, col, value, x))

@@ -63,21 +63,23 @@ void parallel_rows(const int64_t* rowptr, int64_t num_rows, const F& fn) {
 // out += alpha * (A @ cur) (if out is given). Entries are walked as one
 // stream per row range so that the feature rows gathered kPrefetch entries
 // later (often in the next row) are prefetched; the feature dimension is
-// processed in blocks of B accumulators held in vector registers.
-template <typename scalar_t, typename index_t, int B>
+// processed in blocks of B accumulators held in vector registers. `cur` and
+// `nxt` are in the storage type st_t (acc_t itself, or bfloat16 to halve the
+// bytes gathered); sums are always accumulated in acc_t.
+template <typename acc_t, typename st_t, typename index_t, int B>
 void spmm_range(const int64_t* __restrict__ rowptr,
                 const index_t* __restrict__ col,
-                const scalar_t* __restrict__ value,
-                const scalar_t* __restrict__ cur, int64_t r0, int64_t r1,
-                int64_t F, scalar_t* __restrict__ nxt,
-                scalar_t* __restrict__ out, scalar_t alpha) {
+                const acc_t* __restrict__ value,
+                const st_t* __restrict__ cur, int64_t r0, int64_t r1,
+                int64_t F, st_t* __restrict__ nxt,
+                acc_t* __restrict__ out, acc_t alpha) {
   const int64_t end = rowptr[r1];
   for (int64_t f0 = 0; f0 < F; f0 += B) {
     const int width = static_cast<int>(std::min<int64_t>(B, F - f0));
-    const int lines = std::max(1, width * static_cast<int>(sizeof(scalar_t)) / 64);
+    const int lines = std::max(1, width * static_cast<int>(sizeof(st_t)) / 64);
     for (int64_t r = r0; r < r1; ++r) {
-      scalar_t acc[B];
-      for (int f = 0; f < B; ++f) acc[f] = scalar_t(0);
+      acc_t acc[B];
+      for (int f = 0; f < B; ++f) acc[f] = acc_t(0);
       const int64_t e1 = rowptr[r + 1];
       for (int64_t e = rowptr[r]; e < e1; ++e) {
         if (e + kPrefetch < end) {
@@ -85,22 +87,23 @@ void spmm_range(const int64_t* __restrict__ rowptr,
               cur + static_cast<int64_t>(col[e + kPrefetch]) * F + f0);
           for (int c = 0; c < lines; ++c) __builtin_prefetch(ahead + 64 * c);
         }
-        const scalar_t v = value ? value[e] : scalar_t(1);
-        const scalar_t* __restrict__ xr =
+        const acc_t v = value ? value[e] : acc_t(1);
+        const st_t* __restrict__ xr =
             cur + static_cast<int64_t>(col[e]) * F + f0;
         if (width == B) {
 #pragma GCC unroll 16
-          for (int f = 0; f < B; ++f) acc[f] += v * xr[f];
+          for (int f = 0; f < B; ++f) acc[f] += v * static_cast<acc_t>(xr[f]);
         } else {
-          for (int f = 0; f < width; ++f) acc[f] += v * xr[f];
+          for (int f = 0; f < width; ++f)
+            acc[f] += v * static_cast<acc_t>(xr[f]);
         }
       }
       if (nxt != nullptr) {
-        scalar_t* o = nxt + r * F + f0;
-        for (int f = 0; f < width; ++f) o[f] = acc[f];
+        st_t* o = nxt + r * F + f0;
+        for (int f = 0; f < width; ++f) o[f] = static_cast<st_t>(acc[f]);
       }
       if (out != nullptr) {
-        scalar_t* o = out + r * F + f0;
+        acc_t* o = out + r * F + f0;
         for (int f = 0; f < width; ++f) o[f] += alpha * acc[f];
       }
     }
@@ -108,17 +111,41 @@ void spmm_range(const int64_t* __restrict__ rowptr,
 }
 
 #ifdef PYG_RECSYS_AVX2
-// float rows, NV vectors of 8 lanes (NV * 8 features) per pass, explicit
-// AVX2 accumulators.
-template <typename index_t, int NV>
+// 8 lanes of storage -> 8 floats, and back (bfloat16: round to nearest even,
+// NaN kept NaN, as c10::BFloat16 does).
+inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load8(const c10::BFloat16* p) {
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+inline void store8(float* p, __m256 a) { _mm256_storeu_ps(p, a); }
+inline void store8(c10::BFloat16* p, __m256 a) {
+  __m256i u = _mm256_castps_si256(a);
+  const __m256i lsb =
+      _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+  u = _mm256_add_epi32(u, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7FFF)));
+  u = _mm256_srli_epi32(u, 16);
+  const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+  u = _mm256_blendv_epi8(u, _mm256_set1_epi32(0x7FC0), nan);
+  // 32-bit lanes -> 16-bit: packus works per 128-bit half, permute joins.
+  const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(u, u),
+                                                  0x08);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p),
+                   _mm256_castsi256_si128(packed));
+}
+
+// float accumulation, NV vectors of 8 lanes (NV * 8 features) per pass,
+// explicit AVX2 accumulators; rows stored as float or bfloat16.
+template <typename st_t, typename index_t, int NV>
 void spmm_range_avx2(const int64_t* __restrict__ rowptr,
                      const index_t* __restrict__ col,
                      const float* __restrict__ value,
-                     const float* __restrict__ cur, int64_t r0, int64_t r1,
-                     int64_t F, int64_t f0, float* __restrict__ nxt,
+                     const st_t* __restrict__ cur, int64_t r0, int64_t r1,
+                     int64_t F, int64_t f0, st_t* __restrict__ nxt,
                      float* __restrict__ out, float alpha) {
   const int64_t end = rowptr[r1];
-  constexpr int lines = NV * 32 / 64 > 0 ? NV * 32 / 64 : 1;
+  constexpr int bytes = NV * 8 * static_cast<int>(sizeof(st_t));
+  constexpr int lines = bytes / 64 > 0 ? bytes / 64 : 1;
   const __m256 va = _mm256_set1_ps(alpha);
   for (int64_t r = r0; r < r1; ++r) {
     __m256 acc[NV];
@@ -133,15 +160,15 @@ void spmm_range_avx2(const int64_t* __restrict__ rowptr,
         for (int c = 0; c < lines; ++c) _mm_prefetch(ahead + 64 * c, _MM_HINT_T0);
       }
       const __m256 v = _mm256_set1_ps(value ? value[e] : 1.0f);
-      const float* xr = cur + static_cast<int64_t>(col[e]) * F + f0;
+      const st_t* xr = cur + static_cast<int64_t>(col[e]) * F + f0;
 #pragma GCC unroll 8
       for (int k = 0; k < NV; ++k)
-        acc[k] = _mm256_fmadd_ps(v, _mm256_loadu_ps(xr + 8 * k), acc[k]);
+        acc[k] = _mm256_fmadd_ps(v, load8(xr + 8 * k), acc[k]);
     }
     if (nxt != nullptr) {
-      float* o = nxt + r * F + f0;
+      st_t* o = nxt + r * F + f0;
 #pragma GCC unroll 8
-      for (int k = 0; k < NV; ++k) _mm256_storeu_ps(o + 8 * k, acc[k]);
+      for (int k = 0; k < NV; ++k) store8(o + 8 * k, acc[k]);
     }
     if (out != nullptr) {
       float* o = out + r * F + f0;
@@ -153,10 +180,10 @@ void spmm_range_avx2(const int64_t* __restrict__ rowptr,
   }
 }
 
-template <typename index_t>
+template <typename st_t, typename index_t>
 bool spmm_float_avx2(const int64_t* rowptr, const index_t* col,
-                     const float* value, const float* cur, int64_t r0,
-                     int64_t r1, int64_t F, float* nxt, float* out,
+                     const float* value, const st_t* cur, int64_t r0,
+                     int64_t r1, int64_t F, st_t* nxt, float* out,
                      float alpha) {
   if (F % 8 != 0) return false;
   for (int64_t f0 = 0; f0 < F; f0 += 64) {
@@ -164,8 +191,8 @@ bool spmm_float_avx2(const int64_t* rowptr, const index_t* col,
     switch (nv) {
 #define PYG_RECSYS_CASE(N)                                                   \
   case N:                                                                    \
-    spmm_range_avx2<index_t, N>(rowptr, col, value, cur, r0, r1, F, f0, nxt, \
-                                out, alpha);                                 \
+    spmm_range_avx2<st_t, index_t, N>(rowptr, col, value, cur, r0, r1, F,    \
+                                      f0, nxt, out, alpha);                  \
     break;
       PYG_RECSYS_CASE(1) PYG_RECSYS_CASE(2) PYG_RECSYS_CASE(3)
       PYG_RECSYS_CASE(4) PYG_RECSYS_CASE(5) PYG_RECSYS_CASE(6)
@@ -177,21 +204,21 @@ bool spmm_float_avx2(const int64_t* rowptr, const index_t* col,
 }
 #endif
 
-template <typename scalar_t, typename index_t>
+template <typename acc_t, typename st_t, typename index_t>
 void spmm_rows(const int64_t* rowptr, const index_t* col,
-               const scalar_t* value, const scalar_t* cur, int64_t num_rows,
-               int64_t F, scalar_t* nxt, scalar_t* out, scalar_t alpha) {
-  constexpr int B = 256 / sizeof(scalar_t);  // 64 floats / 32 doubles
+               const acc_t* value, const st_t* cur, int64_t num_rows,
+               int64_t F, st_t* nxt, acc_t* out, acc_t alpha) {
+  constexpr int B = 256 / sizeof(acc_t);  // 64 floats / 32 doubles
   parallel_rows(rowptr, num_rows, [&](int64_t r0, int64_t r1) {
 #ifdef PYG_RECSYS_AVX2
-    if constexpr (std::is_same_v<scalar_t, float>) {
-      if (spmm_float_avx2<index_t>(rowptr, col, value, cur, r0, r1, F, nxt,
-                                   out, alpha))
+    if constexpr (std::is_same_v<acc_t, float>) {
+      if (spmm_float_avx2<st_t, index_t>(rowptr, col, value, cur, r0, r1, F,
+                                         nxt, out, alpha))
         return;
     }
 #endif
-    spmm_range<scalar_t, index_t, B>(rowptr, col, value, cur, r0, r1, F, nxt,
-                                     out, alpha);
+    spmm_range<acc_t, st_t, index_t, B>(rowptr, col, value, cur, r0, r1, F,
+                                        nxt, out, alpha);
   });
 }
 
@@ -231,7 +258,7 @@ at::Tensor spmm_csr_cpu(const at::Tensor& rowptr_, const at::Tensor& col_,
   if (value_.has_value()) value = value_->contiguous();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "spmm_csr_cpu", [&] {
     AT_DISPATCH_INDEX_TYPES(col.scalar_type(), "spmm_csr_cpu_index", [&] {
-      spmm_rows<scalar_t, index_t>(
+      spmm_rows<scalar_t, scalar_t, index_t>(
           rowptr.data_ptr<int64_t>(), col.data_ptr<index_t>(),
           value ? value->data_ptr<scalar_t>() : nullptr,
           x.data_ptr<scalar_t>(), num_rows, F, out.data_ptr<scalar_t>(),
@@ -241,14 +268,36 @@ at::Tensor spmm_csr_cpu(const at::Tensor& rowptr_, const at::Tensor& col_,
   return out;
 }
 
+// The layers of sum_k alpha_k A^k x with layer rows stored as st_t.
+template <typename acc_t, typename st_t, typename index_t>
+void light_layers(const int64_t* rowptr, const index_t* col,
+                  const acc_t* value, const st_t* x, int64_t num_rows,
+                  int64_t F, at::ArrayRef<double> alpha, st_t* buf0,
+                  st_t* buf1, acc_t* out) {
+  const int64_t layers = static_cast<int64_t>(alpha.size()) - 1;
+  st_t* bufs[2] = {buf0, buf1};
+  const st_t* cur = x;
+  for (int64_t k = 1; k <= layers; ++k) {
+    // The last layer only accumulates into out.
+    st_t* nxt = k < layers ? bufs[k % 2] : nullptr;
+    spmm_rows<acc_t, st_t, index_t>(rowptr, col, value, cur, num_rows, F, nxt,
+                                    out, static_cast<acc_t>(alpha[k]));
+    cur = nxt;
+  }
+}
+
 at::Tensor light_propagate_csr_cpu(const at::Tensor& rowptr_,
                                    const at::Tensor& col_,
                                    const c10::optional<at::Tensor>& value_,
                                    const at::Tensor& x_,
-                                   at::ArrayRef<double> alpha) {
+                                   at::ArrayRef<double> alpha,
+                                   bool bf16_storage) {
   check_csr(rowptr_, col_, value_, x_, "light_propagate_csr");
   TORCH_CHECK(!alpha.empty(), "light_propagate_csr: alpha must hold at least "
               "one weight");
+  TORCH_CHECK(!bf16_storage || x_.scalar_type() == at::kFloat,
+              "light_propagate_csr: bfloat16 storage needs float32 x, got ",
+              x_.scalar_type());
   auto rowptr = rowptr_.contiguous();
   auto col = col_.contiguous();
   auto x = x_.contiguous();
@@ -262,20 +311,29 @@ at::Tensor light_propagate_csr_cpu(const at::Tensor& rowptr_,
   c10::optional<at::Tensor> value;
   if (value_.has_value()) value = value_->contiguous();
   // Two ping-pong buffers: O(N F) memory for any number of layers.
-  at::Tensor bufs[2] = {at::empty_like(x),
-                        layers > 1 ? at::empty_like(x) : at::Tensor()};
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "light_propagate_csr_cpu", [&] {
-    AT_DISPATCH_INDEX_TYPES(col.scalar_type(), "light_propagate_idx", [&] {
-      const scalar_t* cur = x.data_ptr<scalar_t>();
-      for (int64_t k = 1; k <= layers; ++k) {
-        // The last layer only accumulates into out.
-        scalar_t* nxt = k < layers ? bufs[k % 2].data_ptr<scalar_t>() : nullptr;
-        spmm_rows<scalar_t, index_t>(
-            rowptr.data_ptr<int64_t>(), col.data_ptr<index_t>(),
-            value ? value->data_ptr<scalar_t>() : nullptr, cur, num_rows, F,
-            nxt, out.data_ptr<scalar_t>(), static_cast<scalar_t>(alpha[k]));
-        cur = nxt;
-      }
+  const auto st = bf16_storage ? x.options().dtype(at::kBFloat16) : x.options();
+  at::Tensor bufs[2] = {at::empty_like(x, st),
+                        layers > 1 ? at::empty_like(x, st) : at::Tensor()};
+  AT_DISPATCH_INDEX_TYPES(col.scalar_type(), "light_propagate_idx", [&] {
+    const int64_t* rp = rowptr.data_ptr<int64_t>();
+    const index_t* c = col.data_ptr<index_t>();
+    if (bf16_storage) {
+      const at::Tensor xs = x.to(at::kBFloat16);  // layer 0, rounded once
+      using bf16 = c10::BFloat16;
+      light_layers<float, bf16, index_t>(
+          rp, c, value ? value->data_ptr<float>() : nullptr,
+          xs.data_ptr<bf16>(), num_rows, F, alpha, bufs[0].data_ptr<bf16>(),
+          layers > 1 ? bufs[1].data_ptr<bf16>() : nullptr,
+          out.data_ptr<float>());
+      return;
+    }
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "light_propagate_csr_cpu", [&] {
+      light_layers<scalar_t, scalar_t, index_t>(
+          rp, c, value ? value->data_ptr<scalar_t>() : nullptr,
+          x.data_ptr<scalar_t>(), num_rows, F, alpha,
+          bufs[0].data_ptr<scalar_t>(),
+          layers > 1 ? bufs[1].data_ptr<scalar_t>() : nullptr,
+          out.data_ptr<scalar_t>());
     });
   });
   return out;

@@ -169,8 +169,11 @@ at::Tensor light_propagate_csr_cuda(const at::Tensor& rowptr_,
                                     const at::Tensor& col_,
                                     const c10::optional<at::Tensor>& value_,
                                     const at::Tensor& x_,
-                                    at::ArrayRef<double> alpha) {
+                                    at::ArrayRef<double> alpha,
+                                    bool bf16_storage) {
   check_cuda(rowptr_, col_, value_, x_, "light_propagate_csr");
+  TORCH_CHECK(!bf16_storage, "light_propagate_csr: bfloat16 storage is "
+              "implemented for CPU only (use float32 storage on CUDA)");
   TORCH_CHECK(!alpha.empty(), "light_propagate_csr: alpha must hold at least "
               "one weight");
   c10::cuda::OptionalCUDAGuard guard(x_.device());
