@@ -82,3 +82,23 @@ def test_model_bad_input():
     with pytest.raises(ValueError, match='same length'):
         model.recommendation_loss(None, torch.tensor([0, 1]),
                                   torch.tensor([0]), torch.tensor([1]))
+
+
+def test_lightgcn_bf16_storage_in_training_only():
+    from pyg_recsys.data import InteractionGraph
+    g = torch.Generator().manual_seed(3)
+    pairs = torch.stack([torch.randint(0, 12, (60, ), generator=g),
+                         torch.randint(0, 9, (60, ), generator=g)])
+    graph = InteractionGraph(12, 9, pairs.unique(dim=1))
+    adj = graph.norm_adj()
+    exact = LightGCN(12, 9, embedding_dim=16, num_layers=3)
+    fast = LightGCN(12, 9, embedding_dim=16, num_layers=3,
+                    storage_dtype='bfloat16')
+    fast.load_state_dict(exact.state_dict())
+    assert fast.storage_dtype is torch.bfloat16
+    ref = exact.get_embedding(adj)
+    train_out = fast.get_embedding(adj)
+    assert not torch.equal(train_out, ref)  # rounded while training
+    torch.testing.assert_close(train_out, ref, rtol=2e-2, atol=2e-3)
+    fast.eval()
+    torch.testing.assert_close(fast.get_embedding(adj), ref)  # exact

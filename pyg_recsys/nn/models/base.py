@@ -46,6 +46,12 @@ class EmbeddingRecommender(torch.nn.Module):
     def embeddings(self, adj=None) -> Tuple[Tensor, Tensor]:
         raise NotImplementedError
 
+    def node_embeddings(self, adj=None) -> Tensor:
+        r"""The final table of all nodes, users first, shape
+        :obj:`[U + I, d]` (models that compute it in one piece override this
+        to avoid the copy)."""
+        return torch.cat(self.embeddings(adj), dim=0)
+
     def _check_batch(self, users: Tensor, pos: Tensor, neg: Tensor) -> None:
         if users.shape != pos.shape or users.size(0) != neg.size(0):
             raise ValueError(f"{self.__class__.__name__}: users {tuple(users.shape)}, "
@@ -60,18 +66,21 @@ class EmbeddingRecommender(torch.nn.Module):
         regularisation of their ego embeddings in the named scaling (see
         :mod:`pyg_recsys.nn.loss`). Returns the total and its parts."""
         self._check_batch(users, pos, neg)
-        user_emb, item_emb = self.embeddings(adj)
-        u = user_emb[users]
-        pos_score = (u * item_emb[pos]).sum(-1)
-        neg_score = (u.unsqueeze(-2) * item_emb[neg]).sum(-1) \
-            if neg.dim() == 2 else (u * item_emb[neg]).sum(-1)
+        # One gather from the final table and one from the ego table: each
+        # indexing op costs a zero-filled [U + I, d] gradient in backward.
+        off = self.num_users
+        node_index = torch.cat([users, pos + off, neg.reshape(-1) + off])
+        rows = self.node_embeddings(adj).index_select(0, node_index)
+        b = users.numel()
+        u, p, n = rows[:b], rows[b:2 * b], rows[2 * b:].view(*neg.shape, -1)
+        pos_score = (u * p).sum(-1)
+        neg_score = (u.unsqueeze(-2) * n).sum(-1) if neg.dim() == 2 \
+            else (u * n).sum(-1)
         loss = bpr_loss(pos_score, neg_score)
         reg = torch.zeros((), device=loss.device)
         if lambda_reg:
-            ego = self.embedding.weight
-            off = self.num_users
-            node_index = torch.cat([users, pos + off, neg.reshape(-1) + off])
-            reg = l2_reg(ego[users], ego[pos + off], ego[neg + off],
+            ego = self.embedding.weight.index_select(0, node_index)
+            reg = l2_reg(ego[:b], ego[b:2 * b], ego[2 * b:].view(*neg.shape, -1),
                          lambda_reg, reg_scaling, node_index=node_index)
         return loss + reg, {'bpr': float(loss.detach()),
                             'reg': float(reg.detach())}

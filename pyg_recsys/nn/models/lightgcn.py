@@ -39,12 +39,20 @@ class LightGCN(EmbeddingRecommender):
         init_std (float, optional): Standard deviation of the normal
             initialisation of the embeddings (the LightGCN code uses 0.1);
             :obj:`None` uses Xavier-uniform as PyG does. (default: :obj:`0.1`)
+        storage_dtype (torch.dtype, optional): :obj:`torch.bfloat16` keeps
+            the gathered layers in bfloat16 during training steps (see
+            :func:`pyg_recsys.ops.light_propagate`); evaluation always
+            propagates in float32. (default: :obj:`None`)
     """
     def __init__(self, num_users: int, num_items: int,
                  embedding_dim: int = 64, num_layers: int = 3,
                  alpha: Union[float, Sequence[float], Tensor, None] = None,
-                 init_std: Optional[float] = 0.1):
+                 init_std: Optional[float] = 0.1,
+                 storage_dtype: Optional[torch.dtype] = None):
         super().__init__(num_users, num_items, embedding_dim, init_std)
+        if isinstance(storage_dtype, str):  # from a JSON recipe / checkpoint
+            storage_dtype = getattr(torch, storage_dtype)
+        self.storage_dtype = storage_dtype
         if num_layers < 0:
             raise ValueError(f"LightGCN: num_layers must be >= 0, got "
                              f"{num_layers}")
@@ -76,8 +84,9 @@ class LightGCN(EmbeddingRecommender):
         """
         x = self.embedding.weight
         if is_sparse(edge_index):
-            return light_propagate(edge_index, x, self.num_layers,
-                                   self.alpha.tolist())
+            return light_propagate(
+                edge_index, x, self.num_layers, self.alpha.tolist(),
+                storage_dtype=self.storage_dtype if self.training else None)
         out = x * self.alpha[0]
         for i, conv in enumerate(self.convs):
             x = conv(x, edge_index, edge_weight)
@@ -85,11 +94,14 @@ class LightGCN(EmbeddingRecommender):
         return out
 
     def embeddings(self, adj=None) -> Tuple[Tensor, Tensor]:
+        out = self.node_embeddings(adj)
+        return out[:self.num_users], out[self.num_users:]
+
+    def node_embeddings(self, adj=None) -> Tensor:
         if adj is None:
             raise ValueError("LightGCN needs the graph's adjacency (or "
                              "edge_index) to compute its embeddings")
-        out = self.get_embedding(adj)
-        return out[:self.num_users], out[self.num_users:]
+        return self.get_embedding(adj)
 
     def forward(self, edge_index: Adj, edge_label_index: OptTensor = None,
                 edge_weight: OptTensor = None) -> Tensor:

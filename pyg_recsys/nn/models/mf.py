@@ -28,6 +28,9 @@ class MF(EmbeddingRecommender):
         w = self.embedding.weight
         return w[:self.num_users], w[self.num_users:]
 
+    def node_embeddings(self, adj=None) -> Tensor:
+        return self.embedding.weight
+
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.num_users}, '
                 f'{self.num_items}, embedding_dim={self.embedding_dim})')
