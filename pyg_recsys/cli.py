@@ -44,7 +44,7 @@ def cmd_train(args) -> int:
     if args.layers is not None and args.model == 'lightgcn':
         model_kwargs['num_layers'] = args.layers
     train_kwargs = dict(recipe.train)
-    for key in ('epochs', 'batch_size', 'lr', 'lambda_reg', 'reg_scaling',
+    for key in ('epochs', 'batch_size', 'lr', 'lr_schedule', 'lambda_reg', 'reg_scaling',
                 'sampler', 'eval_every', 'patience', 'monitor', 'select',
                 'seed', 'threads'):
         value = getattr(args, key)
@@ -152,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--epochs', type=int)
     t.add_argument('--batch-size', type=int)
     t.add_argument('--lr', type=float)
+    t.add_argument('--lr-schedule', dest='lr_schedule',
+                   choices=['constant', 'cosine'])
     t.add_argument('--lambda-reg', type=float)
     t.add_argument('--reg-scaling', choices=['lightgcn', 'dccf', 'pyg'])
     t.add_argument('--sampler', choices=['per_user', 'per_interaction'])

@@ -76,6 +76,13 @@ class Trainer:
                                       seed=self.config.seed)
             self.optimizer = torch.optim.Adam(model.parameters(),
                                               lr=self.config.lr)
+        self.scheduler = None
+        if self.optimizer is not None and self.config.lr_schedule == 'cosine':
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+                self.optimizer, T_max=self.config.epochs)
+        # Seconds spent per phase over the run (see :meth:`train_epoch`).
+        self.profile = {'sample': 0.0, 'forward': 0.0, 'backward': 0.0,
+                        'optimizer': 0.0, 'evaluate': 0.0}
         self._evaluators: Dict[str, Evaluator] = {}
 
     # ------------------------------------------------------------------
@@ -136,7 +143,16 @@ class Trainer:
             batches = tqdm(batches, total=n, leave=False,
                            desc=f'epoch {self.epoch + 1}', unit='batch')
         totals = {'loss': 0.0, 'bpr': 0.0, 'reg': 0.0}
-        for users, pos, neg in batches:
+        prof, clock = self.profile, time.perf_counter
+        batches = iter(batches)
+        while True:
+            t0 = clock()
+            batch = next(batches, None)
+            t1 = clock()
+            prof['sample'] += t1 - t0
+            if batch is None:
+                break
+            users, pos, neg = batch
             self.optimizer.zero_grad(set_to_none=True)
             loss, parts = self.model.recommendation_loss(
                 self.adj, users, pos, neg, cfg.lambda_reg, cfg.reg_scaling)
@@ -144,11 +160,19 @@ class Trainer:
                 raise FloatingPointError(
                     f"training diverged at epoch {self.epoch + 1}: loss is "
                     f"{float(loss.detach())} (try a lower learning rate)")
+            t2 = clock()
             loss.backward()
+            t3 = clock()
             self.optimizer.step()
+            t4 = clock()
+            prof['forward'] += t2 - t1
+            prof['backward'] += t3 - t2
+            prof['optimizer'] += t4 - t3
             totals['loss'] += float(loss.detach())
             totals['bpr'] += parts['bpr']
             totals['reg'] += parts['reg']
+        if self.scheduler is not None:
+            self.scheduler.step()
         return {k: v / n for k, v in totals.items()}
 
     def fit(self, on_eval: Optional[Callable[[Dict[str, Any]], None]] = None
@@ -167,12 +191,13 @@ class Trainer:
                               desc='training', unit='epoch')
             for _ in epochs:
                 start = time.perf_counter()
+                lr = self.optimizer.param_groups[0]['lr']
                 losses = self.train_epoch()
                 self.train_seconds += time.perf_counter() - start
                 self.epoch += 1
                 self._log({'epoch': self.epoch, 'kind': 'train',
                            'train_seconds': round(self.train_seconds, 3),
-                           **losses})
+                           'lr': lr, **losses})
                 if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
                     stop = self._evaluate_and_select(on_eval)
                     if self.progress and hasattr(epochs, 'set_postfix'):
@@ -191,8 +216,10 @@ class Trainer:
                                   'train_seconds': round(self.train_seconds, 3)}
         splits = [s for s in ('valid', 'test') if getattr(self.graph, s)
                   is not None and getattr(self.graph, s).numel() > 0]
+        start = time.perf_counter()
         for split in splits:
             record[split] = self.evaluate(split)
+        self.profile['evaluate'] += time.perf_counter() - start
         self._log(record)
         if on_eval is not None:
             on_eval(record)
@@ -245,6 +272,8 @@ class Trainer:
                           if self.optimizer is not None else None),
             'sampler': (self.sampler.state_dict()
                         if self.sampler is not None else None),
+            'scheduler': (self.scheduler.state_dict()
+                          if self.scheduler is not None else None),
             'torch_rng': torch.get_rng_state(),
             'best': self.best,
             'best_state': self.best_state,
@@ -269,6 +298,8 @@ class Trainer:
             self.optimizer.load_state_dict(state['optimizer'])
         if self.sampler is not None and state['sampler'] is not None:
             self.sampler.load_state_dict(state['sampler'])
+        if self.scheduler is not None and state.get('scheduler') is not None:
+            self.scheduler.load_state_dict(state['scheduler'])
         torch.set_rng_state(state['torch_rng'])
         self.epoch = int(state['epoch'])
         self.train_seconds = float(state['train_seconds'])

@@ -1,4 +1,5 @@
 import json
+import math
 import os
 
 import pytest
@@ -144,3 +145,40 @@ def test_divergence_is_reported():
         model.embedding.weight[0, 0] = float('nan')
     with pytest.raises(FloatingPointError, match='diverged'):
         Trainer(model, graph, small_config(epochs=1), progress=False).fit()
+
+
+def test_cosine_schedule_logs_lr_and_resumes_exactly(tmp_path):
+    graph = clustered_graph()
+    cfg = small_config(epochs=10, patience=0, lr_schedule='cosine',
+                       select='last')
+    saved = tmp_path / 'resume' / 'checkpoint.pt'
+
+    def keep_epoch5_checkpoint(record):
+        # Called before the epoch-10 save: the file still holds epoch 5.
+        if record['epoch'] == 10:
+            saved.parent.mkdir()
+            saved.write_bytes((tmp_path / 'full' / 'checkpoint.pt')
+                              .read_bytes())
+
+    torch.manual_seed(0)
+    model = MF(40, 30, embedding_dim=8)
+    full = Trainer(model, graph, cfg, out_dir=str(tmp_path / 'full'),
+                   progress=False)
+    full.fit(on_eval=keep_epoch5_checkpoint)
+    lrs = [r['lr'] for r in full.history if r['kind'] == 'train']
+    expected = [0.025 * (1 + math.cos(math.pi * e / 10)) for e in range(10)]
+    assert lrs == pytest.approx(expected)
+    assert set(full.profile) == {'sample', 'forward', 'backward',
+                                 'optimizer', 'evaluate'}
+    assert all(v > 0 for v in full.profile.values())
+
+    torch.manual_seed(1)  # different init: the checkpoint must override it
+    other = MF(40, 30, embedding_dim=8)
+    resumed = Trainer(other, graph, cfg, out_dir=str(saved.parent),
+                      progress=False)
+    assert resumed.resume() and resumed.epoch == 5
+    resumed.fit()
+    torch.testing.assert_close(other.embedding.weight,
+                               model.embedding.weight)
+    with pytest.raises(ValueError, match='lr_schedule'):
+        TrainConfig(lr_schedule='step')
