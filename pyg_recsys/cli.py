@@ -8,6 +8,7 @@ from typing import Dict, List, Optional
 import torch
 
 from pyg_recsys import __version__
+from pyg_recsys.train.config import MODELS
 
 
 def _metrics_table(report: Dict, ks) -> str:
@@ -39,13 +40,13 @@ def cmd_train(args) -> int:
         torch.set_num_threads(args.threads)
     recipe = get_recipe(args.model, args.dataset, args.recipe)
     model_kwargs = dict(recipe.model_kwargs)
-    if args.dim is not None and args.model in ('lightgcn', 'mf'):
+    if args.dim is not None and args.model in ('lightgcn', 'dccf', 'mf'):
         model_kwargs['embedding_dim'] = args.dim
-    if args.layers is not None and args.model == 'lightgcn':
+    if args.layers is not None and args.model in ('lightgcn', 'dccf'):
         model_kwargs['num_layers'] = args.layers
     train_kwargs = dict(recipe.train)
-    for key in ('epochs', 'batch_size', 'lr', 'lr_schedule', 'lambda_reg', 'reg_scaling',
-                'sampler', 'eval_every', 'patience', 'monitor', 'select',
+    for key in ('epochs', 'batch_size', 'lr', 'lr_schedule', 'lambda_reg',
+                'reg_scaling', 'sampler', 'eval_every', 'patience', 'monitor', 'select',
                 'seed', 'threads'):
         value = getattr(args, key)
         if value is not None:
@@ -146,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help='seed of the data split (default 0)')
 
     t = sub.add_parser('train', help='train a model and report its metrics')
-    t.add_argument('model', choices=['lightgcn', 'mf', 'mostpop'])
+    t.add_argument('model', choices=list(MODELS))
     data_args(t)
     t.add_argument('--recipe', default='default')
     t.add_argument('--epochs', type=int)

@@ -1,5 +1,6 @@
 from pyg_recsys.nn import loss
-from pyg_recsys.nn.conv import LightConv
-from pyg_recsys.nn.models import MF, LightGCN, MostPopular
+from pyg_recsys.nn.conv import IntentConv, LightConv
+from pyg_recsys.nn.models import DCCF, MF, LightGCN, MostPopular
 
-__all__ = ['LightConv', 'LightGCN', 'MF', 'MostPopular', 'loss']
+__all__ = ['LightConv', 'IntentConv', 'LightGCN', 'DCCF', 'MF', 'MostPopular',
+           'loss']

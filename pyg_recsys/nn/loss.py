@@ -15,6 +15,8 @@ of the :math:`b`-th triple (repeated users count once per triple):
 * :obj:`'pyg'` (:class:`torch_geometric.nn.models.lightgcn.BPRLoss` as used by
   PyG's example): :math:`\lambda \|\mathbf{E}^{(0)}_{\mathcal{S}}\|^2 / B` over
   the set :math:`\mathcal{S}` of distinct nodes of the batch (each row once).
+
+Contrastive objectives (:func:`info_nce`) state their scaling likewise.
 """
 from typing import Optional
 
@@ -94,3 +96,50 @@ def _first_occurrence(index: Tensor):
                        device=index.device)
     first = first.scatter_reduce(0, inverse, pos, reduce='amin')
     return uniq, first
+
+
+def info_nce(anchor: Tensor, positive: Tensor,
+             temperature: float = 1.0) -> Tensor:
+    r"""The InfoNCE loss with cosine similarity and in-batch negatives from
+    the other view, averaged over the batch:
+
+    .. math::
+        \frac{1}{B} \sum_{b=1}^{B} -\log
+        \frac{\exp(s(\mathbf{a}_b, \mathbf{p}_b) / \tau)}
+        {\sum_{b'=1}^{B} \exp(s(\mathbf{a}_b, \mathbf{p}_{b'}) / \tau)},
+        \qquad s(\mathbf{a}, \mathbf{p}) = \frac{\mathbf{a}^{\top}
+        \mathbf{p}}{\max(\|\mathbf{a}\|, \epsilon)
+        \max(\|\mathbf{p}\|, \epsilon)},
+
+    with :math:`\epsilon = 10^{-12}`. The denominator includes the positive
+    pair and holds no anchor-anchor term (the form of the DCCF code's
+    :obj:`cal_loss`). It is computed stably as a cross-entropy over the
+    logits, without the DCCF code's two :math:`10^{-8}` guards inside the
+    logarithm (which shift that code's value by at most about
+    :math:`10^{-8} B e^{2/\tau}`). An empty batch gives :obj:`0`.
+
+    The :math:`B \times B` similarity matrix is materialised.
+
+    Args:
+        anchor (torch.Tensor): The anchor view, shape :obj:`[B, d]`.
+        positive (torch.Tensor): The positive view, row :math:`b` paired with
+            anchor row :math:`b`, shape :obj:`[B, d]`.
+        temperature (float, optional): The temperature :math:`\tau > 0`.
+            (default: :obj:`1.0`)
+    """
+    if anchor.dim() != 2 or anchor.shape != positive.shape:
+        raise ValueError(f"info_nce: anchor {tuple(anchor.shape)} and "
+                         f"positive {tuple(positive.shape)} must both have "
+                         f"shape [B, d]")
+    if not temperature > 0:
+        raise ValueError(f"info_nce: temperature must be positive, got "
+                         f"{temperature}")
+    if anchor.size(0) == 0:
+        return (anchor.sum() + positive.sum()) * 0.0
+    a = F.normalize(anchor, p=2.0, dim=-1)
+    if temperature != 1.0:
+        a = a / temperature  # on [B, d], not on the [B, B] logits
+    p = F.normalize(positive, p=2.0, dim=-1)
+    logits = a @ p.t()
+    target = torch.arange(a.size(0), device=a.device)
+    return F.cross_entropy(logits, target)
