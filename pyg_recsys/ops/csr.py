@@ -78,8 +78,12 @@ _TRANSPOSES: Dict[int, Tuple[CSR, Optional[Tensor]]] = {}
 _SYMMETRIC = object()
 
 
+_PATTERN_TRANSPOSES: Dict[int, Tuple[CSR, Tensor]] = {}
+
+
 def _forget(key: int) -> None:
     _TRANSPOSES.pop(key, None)
+    _PATTERN_TRANSPOSES.pop(key, None)
 
 
 def mark_symmetric(adj: Tensor) -> Tensor:
@@ -119,3 +123,21 @@ def transpose_of(adj: Tensor, csr: CSR) -> Tuple[CSR, Optional[Tensor]]:
         pattern, perm = entry
     value_t = None if csr.value is None else csr.value[perm]
     return pattern._replace(value=value_t), perm
+
+
+def pattern_transpose_of(adj, csr: CSR) -> Tuple[CSR, Tensor]:
+    r"""The transposed pattern of :obj:`csr` (no values) and the permutation
+    that maps every stored entry of the transpose to its entry in
+    :obj:`csr`, cached per :obj:`adj` object. Unlike :func:`transpose_of`
+    this never takes the symmetric shortcut: it serves values that are not
+    symmetric on a symmetric pattern (such as the gradient of an SDDMM)."""
+    entry = _PATTERN_TRANSPOSES.get(id(adj))
+    if entry is not None:
+        return entry
+    entry = CSR(csr.rowptr, csr.col, None, csr.num_cols).transpose()
+    try:
+        weakref.finalize(adj, _forget, id(adj))
+        _PATTERN_TRANSPOSES[id(adj)] = entry
+    except TypeError:  # not weak-referenceable: do not cache
+        pass
+    return entry

@@ -263,3 +263,48 @@ def test_compiled_ops_trace_without_graph_breaks():
     compiled = torch.compile(f, fullgraph=True, backend='aot_eager')
     torch.testing.assert_close(compiled(rowptr, col, value, x),
                                f(rowptr, col, value, x))
+
+
+@pytest.mark.parametrize('symmetric', [False, True])
+def test_sddmm_gradients_against_dense(symmetric, ext):
+    from pyg_recsys.ops import sddmm
+    dense = random_sparse(6, 6, density=0.4, seed=13)
+    if symmetric:
+        dense = dense + dense.t()
+    adj = dense.to_sparse_csr()
+    if symmetric:
+        mark_symmetric(adj)
+    mask = dense != 0
+    a = torch.randn(6, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(6, 3, dtype=torch.float64, requires_grad=True)
+    out = sddmm(adj, a, b)
+    torch.testing.assert_close(out, (a @ b.t())[mask])  # row-major order
+    g = torch.randn_like(out)
+    (out * g).sum().backward()
+    dense_g = torch.zeros(6, 6, dtype=torch.float64)
+    dense_g[mask] = g
+    torch.testing.assert_close(a.grad, dense_g @ b.detach())
+    torch.testing.assert_close(b.grad, dense_g.t() @ a.detach())
+    assert torch.autograd.gradcheck(lambda a, b: sddmm(adj, a, b), (a, b))
+    # Same tensor on both sides, as a cosine mask uses it.
+    h = torch.randn(6, 3, dtype=torch.float64, requires_grad=True)
+    sddmm(adj, h, h).sum().backward()
+    torch.testing.assert_close(h.grad, (mask.double() + mask.double().t())
+                               @ h.detach())
+    with pytest.raises(ValueError, match='sddmm'):
+        sddmm(adj, a, b[:4])
+
+
+def test_spmm_value_override_gradients(ext):
+    dense = random_sparse(5, 4, density=0.5, seed=14)
+    adj = dense.to_sparse_csr()
+    nnz = adj.values().numel()
+    value = torch.rand(nnz, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    expected = torch.zeros(5, 4, dtype=torch.float64)
+    expected[dense != 0] = value.detach()
+    torch.testing.assert_close(spmm(adj, x, value=value), expected @ x)
+    assert torch.autograd.gradcheck(lambda v, x: spmm(adj, x, value=v),
+                                    (value, x))
+    with pytest.raises(ValueError, match='one entry per stored'):
+        spmm(adj, x, value=value[:-1])

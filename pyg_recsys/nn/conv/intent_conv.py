@@ -1,4 +1,3 @@
-import warnings
 from typing import NamedTuple, Tuple
 
 import torch
@@ -10,7 +9,6 @@ from torch_geometric.typing import Adj, OptTensor
 from torch_geometric.utils import is_sparse
 
 from pyg_recsys.ops import spmm, to_csr
-from pyg_recsys.ops.csr import is_marked_symmetric, mark_symmetric
 from pyg_recsys.ops.spmm import sddmm
 
 
@@ -194,8 +192,8 @@ class IntentConv(MessagePassing):
         r""":math:`\mathbf{D}^{-1} (\mathbf{A} \odot \alpha^{\mathbf{H}})
         \mathbf{X}` over the stored entries :obj:`(row, col)`."""
         h = F.normalize(h, p=2.0, dim=-1)  # rows once; eps as the DCCF code
-        if csr is not None:  # the compiled SDDMM when no graph is needed
-            cos = sddmm(csr, h, h)
+        if csr is not None:  # no [nnz, F] intermediate, forward or backward
+            cos = sddmm(edge_index, h, h)
         else:
             cos = (h.index_select(0, row) * h.index_select(0, col)).sum(-1)
         alpha = (cos + 1.0) / 2.0
@@ -207,17 +205,10 @@ class IntentConv(MessagePassing):
         if csr is None:
             agg = self.propagate(edge_index, x=x, edge_weight=alpha)
         else:
-            col_t = csr.col if csr.col.dtype == csr.rowptr.dtype \
-                else csr.col.to(csr.rowptr.dtype)
-            with warnings.catch_warnings():  # 'sparse CSR is in beta'
-                warnings.simplefilter('ignore', UserWarning)
-                masked = torch.sparse_csr_tensor(
-                    csr.rowptr, col_t, alpha, (csr.num_rows, csr.num_cols),
-                    check_invariants=False)
-            if is_marked_symmetric(edge_index):
-                # alpha is symmetric on a symmetric pattern.
-                mark_symmetric(masked)
-            agg = self.propagate(masked, x=x, edge_weight=None)
+            # The mask replaces the stored values; its gradient (an SDDMM)
+            # reaches alpha directly. alpha is symmetric on a symmetric
+            # pattern, so an adjacency marked symmetric stays valid.
+            agg = spmm(edge_index, x, value=alpha)
         return inv.view(-1, 1) * agg
 
     def message(self, x_j: Tensor, edge_weight: OptTensor) -> Tensor:
