@@ -182,3 +182,16 @@ def test_cosine_schedule_logs_lr_and_resumes_exactly(tmp_path):
                                model.embedding.weight)
     with pytest.raises(ValueError, match='lr_schedule'):
         TrainConfig(lr_schedule='step')
+
+
+@pytest.mark.parametrize('dataset', ['gowalla', 'yelp2018'])
+def test_paper_recipes_build_and_train_one_epoch(dataset):
+    from pyg_recsys.train import build_model, get_recipe
+    recipe = get_recipe('lightgcn', dataset, 'paper')
+    cfg = TrainConfig(**{**recipe.train, 'epochs': 1, 'batch_size': 64})
+    assert cfg.lr_schedule == 'cosine' and cfg.select == 'last'
+    graph = clustered_graph()
+    model = build_model('lightgcn', graph, **recipe.model_kwargs)
+    assert model.storage_dtype is torch.bfloat16
+    report = Trainer(model, graph, cfg, progress=False).fit()
+    assert report['selection'] == 'final epoch' and report['epochs_run'] == 1
