@@ -64,6 +64,8 @@ def main():
     p.add_argument('--dataset', choices=sorted(TARGETS), default='gowalla')
     p.add_argument('--recipe', default='paper')
     p.add_argument('--epochs', type=int, help='override the recipe')
+    p.add_argument('--lr', type=float, help='override the recipe')
+    p.add_argument('--tag', default='', help='suffix of the output files')
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out', default=osp.join(REPO, 'benchmarks', 'results'))
@@ -75,6 +77,8 @@ def main():
                  ks=(20, ), select='last')
     if args.epochs:
         train['epochs'] = args.epochs
+    if args.lr:
+        train['lr'] = args.lr
     config = TrainConfig(**train)
 
     start = time.perf_counter()
@@ -87,7 +91,7 @@ def main():
           f'threads; {load_note()}', flush=True)
 
     os.makedirs(args.out, exist_ok=True)
-    stem = osp.join(args.out, f'lightgcn_{args.dataset}')
+    stem = osp.join(args.out, f'lightgcn_{args.dataset}{args.tag}')
     curve, result = [], {}
 
     def block(point):
@@ -105,6 +109,9 @@ def main():
         result.update({
             'dataset': args.dataset, 'version': __version__,
             'recipe': {'name': args.recipe, 'note': recipe.note,
+                       'overrides': {k: getattr(args, k)
+                                     for k in ('epochs', 'lr')
+                                     if getattr(args, k)},
                        'model': recipe.model_kwargs, 'train': config.to_dict()},
             'protocol': 'LightGCN split (train.txt/test.txt), full ranking '
                         'over all items minus the user\'s training items, '
