@@ -65,6 +65,10 @@ def main():
     p.add_argument('--recipe', default='paper')
     p.add_argument('--epochs', type=int, help='override the recipe')
     p.add_argument('--lr', type=float, help='override the recipe')
+    p.add_argument('--batch-size', type=int, help='override the recipe')
+    p.add_argument('--negative-sampling', choices=['uniform', 'dns'],
+                   help='override the recipe')
+    p.add_argument('--num-negatives', type=int, help='override the recipe')
     p.add_argument('--tag', default='', help='suffix of the output files')
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--seed', type=int, default=0)
@@ -75,10 +79,10 @@ def main():
     recipe = get_recipe('lightgcn', args.dataset, args.recipe)
     train = dict(recipe.train, seed=args.seed, threads=args.threads,
                  ks=(20, ), select='last')
-    if args.epochs:
-        train['epochs'] = args.epochs
-    if args.lr:
-        train['lr'] = args.lr
+    for key in ('epochs', 'lr', 'batch_size', 'negative_sampling',
+                'num_negatives'):
+        if getattr(args, key) is not None:
+            train[key] = getattr(args, key)
     config = TrainConfig(**train)
 
     start = time.perf_counter()
@@ -110,8 +114,10 @@ def main():
             'dataset': args.dataset, 'version': __version__,
             'recipe': {'name': args.recipe, 'note': recipe.note,
                        'overrides': {k: getattr(args, k)
-                                     for k in ('epochs', 'lr')
-                                     if getattr(args, k)},
+                                     for k in ('epochs', 'lr', 'batch_size',
+                                               'negative_sampling',
+                                               'num_negatives')
+                                     if getattr(args, k) is not None},
                        'model': recipe.model_kwargs, 'train': config.to_dict()},
             'protocol': 'LightGCN split (train.txt/test.txt), full ranking '
                         'over all items minus the user\'s training items, '

@@ -46,7 +46,8 @@ def cmd_train(args) -> int:
         model_kwargs['num_layers'] = args.layers
     train_kwargs = dict(recipe.train)
     for key in ('epochs', 'batch_size', 'lr', 'lr_schedule', 'lambda_reg',
-                'reg_scaling', 'sampler', 'eval_every', 'patience', 'monitor', 'select',
+                'reg_scaling', 'sampler', 'num_negatives',
+                'negative_sampling', 'eval_every', 'patience', 'monitor', 'select',
                 'seed', 'threads'):
         value = getattr(args, key)
         if value is not None:
@@ -158,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--lambda-reg', type=float)
     t.add_argument('--reg-scaling', choices=['lightgcn', 'dccf', 'pyg'])
     t.add_argument('--sampler', choices=['per_user', 'per_interaction'])
+    t.add_argument('--num-negatives', type=int,
+                   help='negatives (or, with dns, candidates) per positive')
+    t.add_argument('--negative-sampling', choices=['uniform', 'dns'])
     t.add_argument('--dim', type=int, help='embedding size')
     t.add_argument('--layers', type=int, help='propagation layers')
     t.add_argument('--eval-every', type=int)

@@ -13,6 +13,7 @@ def test_notebook_runs(path, shared_data, monkeypatch):
     nbclient = pytest.importorskip('nbclient')
     monkeypatch.setenv('PYG_RECSYS_DATA', str(shared_data))
     monkeypatch.setenv('QUICKSTART_EPOCHS', '5')
+    monkeypatch.setenv('NOTEBOOK_EPOCHS', '5')
     monkeypatch.setenv('MPLBACKEND', 'Agg')
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(nb, timeout=600, kernel_name='python3',

@@ -143,6 +143,8 @@ class Trainer:
             batches = tqdm(batches, total=n, leave=False,
                            desc=f'epoch {self.epoch + 1}', unit='batch')
         totals = {'loss': 0.0, 'bpr': 0.0, 'reg': 0.0}
+        hard = ({'hard_negatives': True} if cfg.negative_sampling == 'dns'
+                else {})
         prof, clock = self.profile, time.perf_counter
         batches = iter(batches)
         while True:
@@ -155,7 +157,8 @@ class Trainer:
             users, pos, neg = batch
             self.optimizer.zero_grad(set_to_none=True)
             loss, parts = self.model.recommendation_loss(
-                self.adj, users, pos, neg, cfg.lambda_reg, cfg.reg_scaling)
+                self.adj, users, pos, neg, cfg.lambda_reg, cfg.reg_scaling,
+                **hard)
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"training diverged at epoch {self.epoch + 1}: loss is "

@@ -102,3 +102,32 @@ def test_lightgcn_bf16_storage_in_training_only():
     torch.testing.assert_close(train_out, ref, rtol=2e-2, atol=2e-3)
     fast.eval()
     torch.testing.assert_close(fast.get_embedding(adj), ref)  # exact
+
+
+def test_hard_negatives_pick_the_top_scored_candidate():
+    torch.manual_seed(0)
+    num_users, num_items = 5, 7
+    model = MF(num_users, num_items, 4)
+    users = torch.tensor([0, 3, 4, 3])
+    cand = torch.tensor([[1, 2, 6], [0, 5, 5], [3, 4, 2], [6, 1, 0]])
+    final = model.embedding.weight.detach()
+    picked = model.hardest_negatives(final, users, cand)
+    for b in range(users.numel()):  # naive loop reference
+        scores = [float(final[users[b]] @ final[num_users + c])
+                  for c in cand[b].tolist()]
+        assert int(picked[b]) == int(cand[b][scores.index(max(scores))])
+    # The loss with hard negatives is the loss of the picked negatives, and
+    # the selection passes no gradient to the candidates it dropped.
+    pos = torch.tensor([0, 1, 2, 3])
+    loss, _ = model.recommendation_loss(None, users, pos, cand,
+                                        hard_negatives=True)
+    ref, _ = model.recommendation_loss(None, users, pos, picked)
+    assert torch.allclose(loss, ref)
+    loss.backward()
+    grad = model.embedding.weight.grad
+    used = set(users.tolist()) | {num_users + int(i) for i in pos} | \
+        {num_users + int(i) for i in picked}
+    for row in range(num_users + num_items):
+        assert (grad[row].abs().sum() > 0) == (row in used)
+    with pytest.raises(ValueError, match=r'\[B, M\]'):
+        model.hardest_negatives(final, users, cand[:, 0])

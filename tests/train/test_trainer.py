@@ -195,3 +195,18 @@ def test_paper_recipes_build_and_train_one_epoch(dataset):
     assert model.storage_dtype is torch.bfloat16
     report = Trainer(model, graph, cfg, progress=False).fit()
     assert report['selection'] == 'final epoch' and report['epochs_run'] == 1
+
+
+def test_dynamic_negative_sampling_trains_and_is_validated():
+    with pytest.raises(ValueError, match='negative_sampling'):
+        TrainConfig(negative_sampling='hard')
+    with pytest.raises(ValueError, match='at least 2'):
+        TrainConfig(negative_sampling='dns', num_negatives=1)
+    graph = clustered_graph()
+    model = LightGCN(40, 30, embedding_dim=16, num_layers=2)
+    report = Trainer(model, graph,
+                     small_config(negative_sampling='dns', num_negatives=4),
+                     progress=False).fit()
+    pop = Trainer(MostPopular(graph.item_degree(), 40), graph,
+                  small_config(), progress=False).fit()
+    assert report['test']['recall@10'] > pop['test']['recall@10'] + 0.1

@@ -60,17 +60,28 @@ class EmbeddingRecommender(torch.nn.Module):
 
     def recommendation_loss(self, adj, users: Tensor, pos: Tensor,
                             neg: Tensor, lambda_reg: float = 1e-4,
-                            reg_scaling: str = 'lightgcn'
+                            reg_scaling: str = 'lightgcn',
+                            hard_negatives: bool = False
                             ) -> Tuple[Tensor, dict]:
         r"""BPR loss of the triples :obj:`(users, pos, neg)` plus L2
         regularisation of their ego embeddings in the named scaling (see
-        :mod:`pyg_recsys.nn.loss`). Returns the total and its parts."""
+        :mod:`pyg_recsys.nn.loss`). Returns the total and its parts.
+
+        With :obj:`hard_negatives=True`, :obj:`neg` of shape :obj:`[B, M]`
+        holds :math:`M` candidates per triple and only the one the current
+        model scores highest for the user is used (dynamic negative
+        sampling, Zhang et al., SIGIR 2013); the choice uses the same final
+        embeddings as the loss and passes no gradient.
+        """
         self._check_batch(users, pos, neg)
+        off = self.num_users
+        final = self.node_embeddings(adj)
+        if hard_negatives:
+            neg = self.hardest_negatives(final, users, neg)
         # One gather from the final table and one from the ego table: each
         # indexing op costs a zero-filled [U + I, d] gradient in backward.
-        off = self.num_users
         node_index = torch.cat([users, pos + off, neg.reshape(-1) + off])
-        rows = self.node_embeddings(adj).index_select(0, node_index)
+        rows = final.index_select(0, node_index)
         b = users.numel()
         u, p, n = rows[:b], rows[b:2 * b], rows[2 * b:].view(*neg.shape, -1)
         pos_score = (u * p).sum(-1)
@@ -84,6 +95,24 @@ class EmbeddingRecommender(torch.nn.Module):
                          lambda_reg, reg_scaling, node_index=node_index)
         return loss + reg, {'bpr': float(loss.detach()),
                             'reg': float(reg.detach())}
+
+    @torch.no_grad()
+    def hardest_negatives(self, final: Tensor, users: Tensor,
+                          candidates: Tensor) -> Tensor:
+        r"""Per row of :obj:`candidates` (item ids, shape :obj:`[B, M]`),
+        the item with the highest score for :obj:`users` under the final
+        node table :obj:`final` (users first); ties go to the first
+        candidate. Returns shape :obj:`[B]`."""
+        if candidates.dim() != 2:
+            raise ValueError(f"{self.__class__.__name__}: hard negatives need "
+                             f"candidates of shape [B, M], got "
+                             f"{tuple(candidates.shape)}")
+        final = final.detach()
+        u = final.index_select(0, users)
+        c = final.index_select(0, candidates.reshape(-1) + self.num_users)
+        score = torch.bmm(c.view(*candidates.shape, -1).to(u.dtype),
+                          u.unsqueeze(-1)).squeeze(-1)
+        return candidates.gather(1, score.argmax(1, keepdim=True)).view(-1)
 
     @torch.no_grad()
     def scores(self, users: Tensor, adj=None) -> Tensor:

@@ -183,7 +183,8 @@ class DCCF(EmbeddingRecommender):
 
     def recommendation_loss(self, adj, users: Tensor, pos: Tensor,
                             neg: Tensor, lambda_reg: float = 2.5e-5,
-                            reg_scaling: str = 'dccf'
+                            reg_scaling: str = 'dccf',
+                            hard_negatives: bool = False
                             ) -> Tuple[Tensor, dict]:
         r"""The full DCCF loss of the triples :obj:`(users, pos, neg)` (item
         ids; :obj:`neg` of shape :obj:`[B]` or :obj:`[B, M]`).
@@ -192,10 +193,13 @@ class DCCF(EmbeddingRecommender):
         floats: :obj:`'bpr'`, :obj:`'reg'` (ego rows, :obj:`lambda_reg` in
         :obj:`reg_scaling`), :obj:`'proto'` (prototype L2) and :obj:`'ssl'`
         (:obj:`ssl_weight` times :meth:`contrastive_loss`); they sum to the
-        total.
+        total. :obj:`hard_negatives` is as in
+        :meth:`EmbeddingRecommender.recommendation_loss`.
         """
         self._check_batch(users, pos, neg)
         final, layers = self.propagate_layers(adj)
+        if hard_negatives:
+            neg = self.hardest_negatives(final, users, neg)
         off = self.num_users
         node_index = torch.cat([users, pos + off, neg.reshape(-1) + off])
         rows = final.index_select(0, node_index)
