@@ -98,8 +98,37 @@ def _first_occurrence(index: Tensor):
     return uniq, first
 
 
+class _RowLogSumExp(torch.autograd.Function):
+    # logsumexp(a @ p.T, dim=1) in row blocks; backward recomputes each block
+    # (softmax = exp(logits - lse)) instead of keeping the B x B logits.
+    @staticmethod
+    def forward(ctx, a: Tensor, p: Tensor, chunk: int) -> Tensor:
+        lse = a.new_empty(a.size(0))
+        for start in range(0, a.size(0), chunk):
+            block = a[start:start + chunk] @ p.t()
+            lse[start:start + chunk] = torch.logsumexp(block, dim=1)
+        ctx.save_for_backward(a, p, lse)
+        ctx.chunk = chunk
+        return lse
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        a, p, lse = ctx.saved_tensors
+        grad_a = torch.empty_like(a) if ctx.needs_input_grad[0] else None
+        grad_p = torch.zeros_like(p) if ctx.needs_input_grad[1] else None
+        for start in range(0, a.size(0), ctx.chunk):
+            rows = slice(start, start + ctx.chunk)
+            w = (a[rows] @ p.t()).sub_(lse[rows].unsqueeze(1)).exp_()
+            w.mul_(grad[rows].unsqueeze(1))
+            if grad_a is not None:
+                torch.mm(w, p, out=grad_a[rows])
+            if grad_p is not None:
+                grad_p.addmm_(w.t(), a[rows])
+        return grad_a, grad_p, None
+
+
 def info_nce(anchor: Tensor, positive: Tensor,
-             temperature: float = 1.0) -> Tensor:
+             temperature: float = 1.0, chunk_size: int = 1024) -> Tensor:
     r"""The InfoNCE loss with cosine similarity and in-batch negatives from
     the other view, averaged over the batch:
 
@@ -113,12 +142,17 @@ def info_nce(anchor: Tensor, positive: Tensor,
 
     with :math:`\epsilon = 10^{-12}`. The denominator includes the positive
     pair and holds no anchor-anchor term (the form of the DCCF code's
-    :obj:`cal_loss`). It is computed stably as a cross-entropy over the
-    logits, without the DCCF code's two :math:`10^{-8}` guards inside the
-    logarithm (which shift that code's value by at most about
-    :math:`10^{-8} B e^{2/\tau}`). An empty batch gives :obj:`0`.
+    :obj:`cal_loss`). It is computed stably as the mean over rows of
+    :math:`\operatorname{logsumexp}_{b'} s(\mathbf{a}_b, \mathbf{p}_{b'})/\tau
+    - s(\mathbf{a}_b, \mathbf{p}_b)/\tau`, without the DCCF code's two
+    :math:`10^{-8}` guards inside the logarithm (which shift that code's
+    value by at most about :math:`10^{-8} B e^{2/\tau}`). An empty batch gives :obj:`0`.
 
-    The :math:`B \times B` similarity matrix is materialised.
+    The :math:`B \times B` similarity matrix is never held whole: the
+    log-sum-exp of each row is computed :obj:`chunk_size` rows at a time and
+    recomputed the same way in backward, so the extra memory is
+    :math:`O(\text{chunk\_size} \cdot B)` instead of several :math:`B^2`
+    buffers.
 
     Args:
         anchor (torch.Tensor): The anchor view, shape :obj:`[B, d]`.
@@ -126,6 +160,8 @@ def info_nce(anchor: Tensor, positive: Tensor,
             anchor row :math:`b`, shape :obj:`[B, d]`.
         temperature (float, optional): The temperature :math:`\tau > 0`.
             (default: :obj:`1.0`)
+        chunk_size (int, optional): Rows of logits per block.
+            (default: :obj:`1024`)
     """
     if anchor.dim() != 2 or anchor.shape != positive.shape:
         raise ValueError(f"info_nce: anchor {tuple(anchor.shape)} and "
@@ -140,6 +176,8 @@ def info_nce(anchor: Tensor, positive: Tensor,
     if temperature != 1.0:
         a = a / temperature  # on [B, d], not on the [B, B] logits
     p = F.normalize(positive, p=2.0, dim=-1)
-    logits = a @ p.t()
-    target = torch.arange(a.size(0), device=a.device)
-    return F.cross_entropy(logits, target)
+    if chunk_size <= 0:
+        raise ValueError(f"info_nce: chunk_size must be positive, got "
+                         f"{chunk_size}")
+    lse = _RowLogSumExp.apply(a, p, chunk_size)
+    return (lse - (a * p).sum(-1)).mean()

@@ -131,6 +131,29 @@ def test_info_nce_by_hand():
         info_nce(a, p[:3])
     with pytest.raises(ValueError, match='temperature'):
         info_nce(a, p, 0.0)
+    with pytest.raises(ValueError, match='chunk_size'):
+        info_nce(a, p, 1.0, chunk_size=0)
+
+
+@pytest.mark.parametrize('chunk', [1, 4, 7, 1024])
+def test_info_nce_chunked_values_and_gradients(chunk):
+    g = torch.Generator().manual_seed(1)
+    a = torch.randn(7, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    p = torch.randn(7, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    for tau in (1.0, 0.3):
+        value = info_nce(a, p, tau, chunk_size=chunk)
+        ref = loop_info_nce(a, p, tau)
+        torch.testing.assert_close(value, ref)
+        got = torch.autograd.grad(value, (a, p))
+        want = torch.autograd.grad(ref, (a, p))
+        for x, y in zip(got, want):
+            torch.testing.assert_close(x, y)
+        assert torch.autograd.gradcheck(
+            lambda x, y: info_nce(x, y, tau, chunk_size=chunk), (a, p))
+    # Same tensor as both views (gradients add up through both inputs).
+    torch.testing.assert_close(
+        torch.autograd.grad(info_nce(a, a, chunk_size=chunk), a)[0],
+        torch.autograd.grad(loop_info_nce(a, a, 1.0), a)[0])
 
 
 @pytest.mark.parametrize('kwargs', [

@@ -52,10 +52,11 @@ class DCCF(EmbeddingRecommender):
     :mod:`pyg_recsys.nn.loss`.
 
     Deviations from the official code: InfoNCE is computed stably as a
-    cross-entropy, without the two :math:`10^{-8}` guards inside its
-    logarithm (see :func:`~pyg_recsys.nn.loss.info_nce`); the embeddings live
-    in one table, initialised per node type exactly as the code's two
-    tables are (Xavier-normal of :obj:`[U, d]` and of :obj:`[I, d]`).
+    log-sum-exp over row blocks of the logits, without the two
+    :math:`10^{-8}` guards inside its logarithm (see
+    :func:`~pyg_recsys.nn.loss.info_nce`); the embeddings live in one table,
+    initialised per node type exactly as the code's two tables are
+    (Xavier-normal of :obj:`[U, d]` and of :obj:`[I, d]`).
 
     Args:
         num_users (int): The number of users.
