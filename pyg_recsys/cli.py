@@ -40,9 +40,11 @@ def cmd_train(args) -> int:
         torch.set_num_threads(args.threads)
     recipe = get_recipe(args.model, args.dataset, args.recipe)
     model_kwargs = dict(recipe.model_kwargs)
-    if args.dim is not None and args.model in ('lightgcn', 'dccf', 'mf'):
+    if args.dim is not None and args.model in ('lightgcn', 'dccf', 'mf',
+                                               'sheaf4rec'):
         model_kwargs['embedding_dim'] = args.dim
-    if args.layers is not None and args.model in ('lightgcn', 'dccf'):
+    if args.layers is not None and args.model in ('lightgcn', 'dccf',
+                                                  'sheaf4rec'):
         model_kwargs['num_layers'] = args.layers
     train_kwargs = dict(recipe.train)
     for key in ('epochs', 'batch_size', 'lr', 'lr_schedule', 'lambda_reg',
