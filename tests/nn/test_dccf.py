@@ -3,11 +3,18 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from graphs import clustered_graph as _clustered
 
 from pyg_recsys.data import InteractionGraph
 from pyg_recsys.nn import DCCF
 from pyg_recsys.nn.loss import info_nce
 from pyg_recsys.train import TrainConfig, Trainer, build_model, get_recipe
+
+
+def clustered_graph(seed=0):
+    # Users 0-11 like items 0-7, users 12-23 items 8-15.
+    return _clustered(seed, users=24, items=16, picks=5, test_part=5,
+                      valid=False)
 
 NUM_USERS, NUM_ITEMS = 5, 4
 # User 4 has one training edge; item 3 has none.
@@ -302,21 +309,6 @@ def test_dccf_bad_input():
     loss, _ = model.recommendation_loss(
         toy_graph().norm_adj(dtype=torch.float64), USERS, POS, NEG)
     assert torch.isnan(loss)
-
-
-def clustered_graph(seed=0):
-    # Users 0-11 like items 0-7, users 12-23 items 8-15.
-    g = torch.Generator().manual_seed(seed)
-    pairs = []
-    for u in range(24):
-        base = 0 if u < 12 else 8
-        items = torch.randperm(8, generator=g)[:5] + base
-        pairs += [(u, int(i)) for i in items]
-    pairs = torch.tensor(pairs).t()
-    perm = torch.randperm(pairs.size(1), generator=g)
-    n = pairs.size(1)
-    return InteractionGraph(24, 16, pairs[:, perm[n // 5:]],
-                            test=pairs[:, perm[:n // 5]])
 
 
 def test_dccf_registry_recipe_and_trainer_epoch():

@@ -2,7 +2,6 @@ import pytest
 import torch
 from torch_geometric.utils import to_torch_coo_tensor, to_torch_csr_tensor
 
-import pyg_recsys.typing
 from pyg_recsys.data import InteractionGraph
 from pyg_recsys.nn import IntentConv
 from pyg_recsys.nn.conv import IntentConvOutput
@@ -12,20 +11,6 @@ NUM_USERS, NUM_ITEMS = 5, 4
 # User 4 has one edge; item 3 (node 8) is isolated.
 TRAIN = torch.tensor([[0, 0, 1, 1, 2, 3, 3, 3, 4],
                       [0, 1, 1, 2, 0, 0, 1, 2, 2]])
-
-
-@pytest.fixture(params=['extension', 'pytorch'])
-def ext(request, monkeypatch):
-    r"""Runs a test on the compiled kernels (when built) and on the
-    pure-PyTorch path."""
-    if request.param == 'extension':
-        if not pyg_recsys.typing.WITH_EXT:
-            pytest.skip('extension not available')
-        monkeypatch.setitem(pyg_recsys.typing.PREFER_COMPILED, 'cpu', True)
-    else:
-        monkeypatch.setattr(pyg_recsys.typing, 'WITH_EXT', False)
-        monkeypatch.setitem(pyg_recsys.typing.PREFER_COMPILED, 'cpu', False)
-    return request.param
 
 
 def toy(dim=6, intents=3, seed=0):

@@ -1,8 +1,8 @@
 import pytest
 import torch
+from graphs import clustered_graph
 from torch.func import functional_call
 
-import pyg_recsys.typing
 from pyg_recsys.data import InteractionGraph
 from pyg_recsys.nn import MostPopular, Sheaf4Rec, SheafConv
 from pyg_recsys.train import TrainConfig, Trainer
@@ -19,20 +19,6 @@ def toy_edge_index():
 
 
 NUM_NODES = 8  # node 7 is isolated
-
-
-@pytest.fixture(params=['extension', 'pytorch'])
-def ext(request, monkeypatch):
-    r"""Runs a test on the compiled kernels (when built) and on the
-    pure-PyTorch path."""
-    if request.param == 'extension':
-        if not pyg_recsys.typing.WITH_EXT:
-            pytest.skip('extension not available')
-        monkeypatch.setitem(pyg_recsys.typing.PREFER_COMPILED, 'cpu', True)
-    else:
-        monkeypatch.setattr(pyg_recsys.typing, 'WITH_EXT', False)
-        monkeypatch.setitem(pyg_recsys.typing.PREFER_COMPILED, 'cpu', False)
-    return request.param
 
 
 def make_conv(s, support, f=2, dtype=torch.float64, seed=0):
@@ -284,22 +270,6 @@ def test_repr_cache_and_empty_graph():
     assert conv._cached is None
     empty = torch.empty(2, 0, dtype=torch.long)
     torch.testing.assert_close(SheafConv(4, 2)(x, empty), x)
-
-
-def clustered_graph(seed=0):
-    # Two communities: users 0-19 like items 0-14, users 20-39 items 15-29.
-    g = torch.Generator().manual_seed(seed)
-    pairs = []
-    for u in range(40):
-        base = 0 if u < 20 else 15
-        items = torch.randperm(15, generator=g)[:9] + base
-        pairs += [(u, int(i)) for i in items]
-    pairs = torch.tensor(pairs).t()
-    perm = torch.randperm(pairs.size(1), generator=g)
-    n = pairs.size(1)
-    test, valid, train = perm[:n // 6], perm[n // 6:n // 3], perm[n // 3:]
-    return InteractionGraph(40, 30, pairs[:, train], valid=pairs[:, valid],
-                            test=pairs[:, test])
 
 
 def test_sheaf4rec_embeddings_and_forward():

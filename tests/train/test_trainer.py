@@ -4,28 +4,10 @@ import os
 
 import pytest
 import torch
+from graphs import clustered_graph
 
-from pyg_recsys.data import InteractionGraph
 from pyg_recsys.nn import MF, LightGCN, MostPopular
 from pyg_recsys.train import TrainConfig, Trainer, load_checkpoint, save_checkpoint
-
-
-def clustered_graph(seed=0):
-    # Two communities: users 0-19 like items 0-14, users 20-39 items 15-29.
-    # Held-out pairs come from the same community, so a model that learns
-    # anything beats random ranking by far.
-    g = torch.Generator().manual_seed(seed)
-    pairs = []
-    for u in range(40):
-        base = 0 if u < 20 else 15
-        items = torch.randperm(15, generator=g)[:9] + base
-        pairs += [(u, int(i)) for i in items]
-    pairs = torch.tensor(pairs).t()
-    perm = torch.randperm(pairs.size(1), generator=g)
-    n = pairs.size(1)
-    test, valid, train = perm[:n // 6], perm[n // 6:n // 3], perm[n // 3:]
-    return InteractionGraph(40, 30, pairs[:, train], valid=pairs[:, valid],
-                            test=pairs[:, test])
 
 
 def small_config(**kw):
