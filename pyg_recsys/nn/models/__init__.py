@@ -1,9 +1,19 @@
-from pyg_recsys.nn.models.base import EmbeddingRecommender
-from pyg_recsys.nn.models.dccf import DCCF
-from pyg_recsys.nn.models.gte import GTE, topological_closeness
-from pyg_recsys.nn.models.lightgcn import LightGCN
-from pyg_recsys.nn.models.mf import MF, MostPopular
-from pyg_recsys.nn.models.sheaf4rec import Sheaf4Rec
+from typing import TYPE_CHECKING
 
-__all__ = ['EmbeddingRecommender', 'LightGCN', 'DCCF', 'MF', 'MostPopular',
-           'Sheaf4Rec', 'GTE', 'topological_closeness']
+from pyg_recsys._lazy import lazy_exports
+
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
+    from pyg_recsys.nn.models.base import EmbeddingRecommender  # noqa: F401
+    from pyg_recsys.nn.models.dccf import DCCF  # noqa: F401
+    from pyg_recsys.nn.models.gte import GTE, topological_closeness  # noqa: F401
+    from pyg_recsys.nn.models.lightgcn import LightGCN  # noqa: F401
+    from pyg_recsys.nn.models.mf import MF, MostPopular  # noqa: F401
+    from pyg_recsys.nn.models.sheaf4rec import Sheaf4Rec  # noqa: F401
+
+_WHERE = {'EmbeddingRecommender': 'base', 'DCCF': 'dccf', 'GTE': 'gte',
+          'topological_closeness': 'gte', 'LightGCN': 'lightgcn', 'MF': 'mf',
+          'MostPopular': 'mf', 'Sheaf4Rec': 'sheaf4rec'}
+__all__ = list(_WHERE)
+__getattr__, __dir__ = lazy_exports(
+    __name__, {name: f'{__name__}.{module}' for name, module in
+               _WHERE.items()})
