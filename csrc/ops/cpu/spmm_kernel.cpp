@@ -339,6 +339,23 @@ at::Tensor light_propagate_csr_cpu(const at::Tensor& rowptr_,
   return out;
 }
 
+// <a, b> over n entries. A single running sum is a chain of dependent adds
+// that the compiler may not reorder (no -ffast-math), so it runs at one add
+// per FMA latency; kLanes independent partial sums vectorise and pipeline
+// (sddmm on ML-100K's 163k entries, d = 64: 9.6 ms before, see the commit).
+template <typename scalar_t>
+inline scalar_t dot(const scalar_t* a, const scalar_t* b, int64_t n) {
+  constexpr int64_t kLanes = 16;
+  scalar_t acc[kLanes] = {};
+  int64_t f = 0;
+  for (; f + kLanes <= n; f += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l) acc[l] += a[f + l] * b[f + l];
+  scalar_t s = 0;
+  for (; f < n; ++f) s += a[f] * b[f];
+  for (int64_t l = 0; l < kLanes; ++l) s += acc[l];
+  return s;
+}
+
 at::Tensor sddmm_csr_cpu(const at::Tensor& rowptr_, const at::Tensor& col_,
                          const at::Tensor& a_, const at::Tensor& b_) {
   check_csr(rowptr_, col_, c10::nullopt, b_, "sddmm_csr");
@@ -361,13 +378,14 @@ at::Tensor sddmm_csr_cpu(const at::Tensor& rowptr_, const at::Tensor& col_,
       const scalar_t* pb = b.data_ptr<scalar_t>();
       scalar_t* po = out.data_ptr<scalar_t>();
       parallel_rows(rp, num_rows, [&](int64_t r0, int64_t r1) {
+        const int64_t end = rp[r1];
         for (int64_t r = r0; r < r1; ++r) {
           const scalar_t* ar = pa + r * F;
           for (int64_t e = rp[r]; e < rp[r + 1]; ++e) {
-            const scalar_t* br = pb + static_cast<int64_t>(c[e]) * F;
-            scalar_t s = 0;
-            for (int64_t f = 0; f < F; ++f) s += ar[f] * br[f];
-            po[e] = s;
+            if (e + kPrefetch < end)
+              __builtin_prefetch(
+                  pb + static_cast<int64_t>(c[e + kPrefetch]) * F);
+            po[e] = dot(ar, pb + static_cast<int64_t>(c[e]) * F, F);
           }
         }
       });
