@@ -34,6 +34,37 @@ def _load_graph(args):
                         **kwargs)
 
 
+def _bayes_kwargs(args, model_kwargs: Dict, config, graph) -> None:
+    r"""The generator and sampling options of :obj:`bayes-lightgcn`:
+    command-line values over the recipe's; a new training graph every epoch
+    (:obj:`--resample-every` steps) unless told otherwise; the training seed
+    also seeds the graph streams."""
+    name = args.generator or model_kwargs.get('generator', 'peco')
+    model_kwargs['generator'] = name
+    gen = dict(model_kwargs.get('generator_kwargs') or {})
+    options = {'epsilon': 'epsilon',
+               'top_k': 'top_k' if name == 'node_copy' else 'user_top_k'}
+    peco_only = {'alpha': 'alpha', 'beta': 'beta', 'item_top_k': 'item_top_k'}
+    if name == 'peco':
+        options.update(peco_only)
+    else:
+        given = [a for a in peco_only if getattr(args, a) is not None]
+        if given:
+            raise ValueError(f"--{given[0].replace('_', '-')} is a PECO "
+                             f"option (node copying takes --epsilon and "
+                             f"--top-k)")
+    for arg, key in options.items():
+        if getattr(args, arg) is not None:
+            gen[key] = getattr(args, arg)
+    model_kwargs['generator_kwargs'] = gen
+    if args.num_samples is not None:
+        model_kwargs['num_samples'] = args.num_samples
+    model_kwargs['resample_every'] = (
+        args.resample_every if args.resample_every is not None
+        else -(-graph.train.size(1) // config.batch_size))
+    model_kwargs['seed'] = config.seed
+
+
 def cmd_train(args) -> int:
     from pyg_recsys.train import TrainConfig, Trainer, build_model, get_recipe
     if args.threads:
@@ -41,10 +72,11 @@ def cmd_train(args) -> int:
     recipe = get_recipe(args.model, args.dataset, args.recipe)
     model_kwargs = dict(recipe.model_kwargs)
     if args.dim is not None and args.model in ('lightgcn', 'dccf', 'mf',
-                                               'sheaf4rec'):
+                                               'sheaf4rec', 'bayes-lightgcn'):
         model_kwargs['embedding_dim'] = args.dim
     if args.layers is not None and args.model in ('lightgcn', 'dccf',
-                                                  'sheaf4rec'):
+                                                  'sheaf4rec',
+                                                  'bayes-lightgcn'):
         model_kwargs['num_layers'] = args.layers
     train_kwargs = dict(recipe.train)
     for key in ('epochs', 'batch_size', 'lr', 'lr_schedule', 'lambda_reg',
@@ -60,6 +92,8 @@ def cmd_train(args) -> int:
 
     graph = _load_graph(args)
     print(f'pyg-recsys {__version__}: {graph}', file=sys.stderr)
+    if args.model == 'bayes-lightgcn':
+        _bayes_kwargs(args, model_kwargs, config, graph)
     torch.manual_seed(config.seed)
     model = build_model(args.model, graph, **model_kwargs)
     meta = {'model': args.model, 'model_kwargs': model_kwargs,
@@ -166,6 +200,22 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--negative-sampling', choices=['uniform', 'dns'])
     t.add_argument('--dim', type=int, help='embedding size')
     t.add_argument('--layers', type=int, help='propagation layers')
+    b = t.add_argument_group('bayes-lightgcn (sampled graphs)')
+    b.add_argument('--generator', choices=['node_copy', 'peco'],
+                   help='graph generator (default: the recipe\'s, peco)')
+    b.add_argument('--num-samples', type=int,
+                   help='sampled graphs averaged at inference')
+    b.add_argument('--resample-every', type=int,
+                   help='optimiser steps per sampled training graph '
+                   '(default: one epoch)')
+    b.add_argument('--epsilon', type=float,
+                   help="probability that a user's items are replaced")
+    b.add_argument('--top-k', type=int, help='similar users per user')
+    b.add_argument('--alpha', type=float,
+                   help='PECO: weight of item concurrence')
+    b.add_argument('--beta', type=float, help='PECO: item-degree exponent')
+    b.add_argument('--item-top-k', type=int,
+                   help='PECO: co-occurring items per item')
     t.add_argument('--eval-every', type=int)
     t.add_argument('--patience', type=int)
     t.add_argument('--monitor', help="e.g. 'ndcg@10'")

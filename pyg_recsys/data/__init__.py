@@ -7,7 +7,12 @@ from pyg_recsys.data.datasets import (
     load_dataset,
     register_dataset,
 )
-from pyg_recsys.data.graph import InteractionGraph
+from pyg_recsys.data.graph import InteractionGraph, normalized_adjacency
+from pyg_recsys.data.graph_generators import (
+    PECO,
+    NodeCopying,
+    build_generator,
+)
 from pyg_recsys.data.io import (
     Interactions,
     read_lightgcn,
@@ -20,6 +25,10 @@ from pyg_recsys.data.split import leave_one_out, random_split, temporal_split
 
 __all__ = [
     'InteractionGraph',
+    'normalized_adjacency',
+    'NodeCopying',
+    'PECO',
+    'build_generator',
     'BPRSampler',
     'Interactions',
     'read_lightgcn',

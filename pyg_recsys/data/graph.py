@@ -39,6 +39,57 @@ def _keys(pairs: Tensor, num_items: int) -> Tensor:
     return pairs[0] * num_items + pairs[1]
 
 
+def normalized_adjacency(pairs: Tensor, num_users: int, num_items: int,
+                         dtype: torch.dtype = torch.float32, device=None,
+                         edge_index: Optional[Tensor] = None) -> Tensor:
+    r"""The normalised adjacency :math:`\mathbf{D}^{-1/2}\mathbf{A}
+    \mathbf{D}^{-1/2}` (no self-loops) of the homogeneous view of the
+    bipartite graph with interactions :obj:`pairs`: users at nodes
+    :obj:`0..U-1`, items at :obj:`U..U+I-1`, every interaction an edge in
+    both directions. This is what :meth:`InteractionGraph.norm_adj` caches
+    for the training split, and what sampled graphs (see
+    :mod:`pyg_recsys.data.graph_generators`) are turned into.
+
+    Args:
+        pairs (torch.Tensor): Distinct :obj:`(user, item)` pairs, shape
+            :obj:`[2, E]`, ids 0-based (not checked here).
+        num_users (int): The number of users :math:`U`.
+        num_items (int): The number of items :math:`I`.
+        dtype (torch.dtype, optional): Value type. (default:
+            :obj:`torch.float32`)
+        device (torch.device, optional): Where the result goes.
+            (default: :obj:`None`, the CPU)
+        edge_index (torch.Tensor, optional): The homogeneous edges of
+            :obj:`pairs` when already built (:obj:`[2, 2E]`, forward
+            edges first). (default: :obj:`None`)
+
+    Returns:
+        torch.Tensor: An :obj:`[N, N]` :obj:`torch.sparse_csr` tensor,
+        :math:`N = U + I`, with int64 offsets, marked symmetric for
+        :func:`pyg_recsys.ops.spmm`.
+    """
+    n = int(num_users) + int(num_items)
+    if edge_index is None:
+        u, i = pairs[0], pairs[1] + int(num_users)
+        edge_index = torch.stack([torch.cat([u, i]), torch.cat([i, u])])
+    row, col = edge_index
+    order = torch.argsort(row * n + col)
+    row, col = row[order], col[order]
+    deg = torch.bincount(row, minlength=n).to(torch.float64)
+    dinv = deg.pow(-0.5)
+    dinv[deg == 0] = 0.0
+    value = (dinv[row] * dinv[col]).to(dtype)
+    rowptr = torch.zeros(n + 1, dtype=torch.int64)
+    torch.cumsum(torch.bincount(row, minlength=n), 0, out=rowptr[1:])
+    with warnings.catch_warnings():  # 'sparse CSR is in beta'
+        warnings.simplefilter('ignore', UserWarning)
+        adj = torch.sparse_csr_tensor(rowptr, col, value, (n, n),
+                                      check_invariants=False)
+    if device is not None:
+        adj = adj.to(device)
+    return mark_symmetric(adj)
+
+
 class InteractionGraph:
     r"""A bipartite user-item interaction graph with train / valid / test
     interactions.
@@ -170,23 +221,9 @@ class InteractionGraph:
         offsets, marked symmetric for :func:`pyg_recsys.ops.spmm`."""
         key = f'norm_adj_{dtype}_{device}'
         if key not in self._cache:
-            n = self.num_nodes
-            row, col = self.edge_index
-            order = torch.argsort(row * n + col)
-            row, col = row[order], col[order]
-            deg = torch.bincount(row, minlength=n).to(torch.float64)
-            dinv = deg.pow(-0.5)
-            dinv[deg == 0] = 0.0
-            value = (dinv[row] * dinv[col]).to(dtype)
-            rowptr = torch.zeros(n + 1, dtype=torch.int64)
-            torch.cumsum(torch.bincount(row, minlength=n), 0, out=rowptr[1:])
-            with warnings.catch_warnings():  # 'sparse CSR is in beta'
-                warnings.simplefilter('ignore', UserWarning)
-                adj = torch.sparse_csr_tensor(rowptr, col, value, (n, n),
-                                              check_invariants=False)
-            if device is not None:
-                adj = adj.to(device)
-            self._cache[key] = mark_symmetric(adj)
+            self._cache[key] = normalized_adjacency(
+                self.train, self.num_users, self.num_items, dtype=dtype,
+                device=device, edge_index=self.edge_index)
         return self._cache[key]  # type: ignore[return-value]
 
     # ------------------------------------------------------------------

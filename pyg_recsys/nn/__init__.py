@@ -5,14 +5,23 @@ from pyg_recsys._lazy import lazy_exports
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     from pyg_recsys.nn import loss  # noqa: F401
     from pyg_recsys.nn.conv import IntentConv, LightConv, SheafConv  # noqa: F401
-    from pyg_recsys.nn.models import DCCF, GTE, MF, LightGCN, MostPopular, Sheaf4Rec  # noqa: F401
+    from pyg_recsys.nn.models import (  # noqa: F401
+        DCCF,
+        GTE,
+        MF,
+        BayesianRecommender,
+        LightGCN,
+        MostPopular,
+        Sheaf4Rec,
+    )
 
 __all__ = ['LightConv', 'IntentConv', 'SheafConv', 'LightGCN', 'DCCF', 'MF',
-           'MostPopular', 'Sheaf4Rec', 'GTE', 'loss']
+           'MostPopular', 'Sheaf4Rec', 'GTE', 'BayesianRecommender', 'loss']
 __getattr__, __dir__ = lazy_exports(__name__, {
     'loss': 'pyg_recsys.nn.loss',
     **{name: 'pyg_recsys.nn.conv' for name in
        ('LightConv', 'IntentConv', 'SheafConv')},
     **{name: 'pyg_recsys.nn.models' for name in
-       ('LightGCN', 'DCCF', 'MF', 'MostPopular', 'Sheaf4Rec', 'GTE')},
+       ('LightGCN', 'DCCF', 'MF', 'MostPopular', 'Sheaf4Rec', 'GTE',
+        'BayesianRecommender')},
 })

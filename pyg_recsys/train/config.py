@@ -177,6 +177,14 @@ RECIPES: Dict[Tuple[str, str], Dict[str, Recipe]] = {
                           'the released Sheaf4Rec code\'s settings (scalar '
                           'maps, 10 layers, mean readout)'),
     },
+    ('bayes-lightgcn', '*'): {
+        'default': Recipe({'embedding_dim': 64, 'num_layers': 3,
+                           'generator': 'peco', 'num_samples': 4},
+                          {'lr': 1e-3, 'lambda_reg': 1e-4, 'batch_size': 2048},
+                          'LightGCN settings on graphs sampled by PECO (the '
+                          'generator defaults), a new graph every epoch, '
+                          'scores averaged over 4 sampled graphs'),
+    },
     ('gte', '*'): {'default': Recipe(), 'demo': Recipe()},
     ('mostpop', '*'): {'default': Recipe(), 'demo': Recipe()},
 }
@@ -194,11 +202,22 @@ def get_recipe(model: str, dataset: str, name: str = 'default') -> Recipe:
                      f"'{dataset}' (known: {known})")
 
 
-MODELS = ('lightgcn', 'dccf', 'sheaf4rec', 'gte', 'mf', 'mostpop')
+MODELS = ('lightgcn', 'dccf', 'sheaf4rec', 'gte', 'bayes-lightgcn', 'mf',
+          'mostpop')
 
 
 def build_model(name: str, graph, **kwargs):
-    r"""Instantiates model :obj:`name` for :obj:`graph`."""
+    r"""Instantiates model :obj:`name` for :obj:`graph`.
+
+    :obj:`'bayes-lightgcn'` is a
+    :class:`~pyg_recsys.nn.models.BayesianRecommender` around a
+    :class:`~pyg_recsys.nn.LightGCN`; besides the LightGCN arguments it
+    takes :obj:`generator` (:obj:`'node_copy'` or :obj:`'peco'`, fitted to
+    the training split), :obj:`generator_kwargs` (a dict for the generator),
+    :obj:`num_samples`, :obj:`resample_every` (default: the steps of one
+    epoch at batch size 2048; the command line uses its batch size) and
+    :obj:`seed`.
+    """
     from pyg_recsys.nn.models import DCCF, GTE, MF, LightGCN, MostPopular, Sheaf4Rec
     if name == 'lightgcn':
         return LightGCN(graph.num_users, graph.num_items, **kwargs)
@@ -208,6 +227,17 @@ def build_model(name: str, graph, **kwargs):
         return Sheaf4Rec(graph.num_users, graph.num_items, **kwargs)
     if name == 'gte':
         return GTE.from_graph(graph, **kwargs)
+    if name == 'bayes-lightgcn':
+        from pyg_recsys.data.graph_generators import build_generator
+        from pyg_recsys.nn.models import BayesianRecommender
+        bayes = {key: kwargs.pop(key) for key in
+                 ('num_samples', 'resample_every', 'seed') if key in kwargs}
+        bayes.setdefault('resample_every', -(-graph.train.size(1) // 2048))
+        generator = build_generator(kwargs.pop('generator', 'peco'), graph,
+                                    **(kwargs.pop('generator_kwargs', None)
+                                       or {}))
+        base = LightGCN(graph.num_users, graph.num_items, **kwargs)
+        return BayesianRecommender(base, generator, **bayes)
     if name == 'mf':
         return MF(graph.num_users, graph.num_items, **kwargs)
     if name == 'mostpop':

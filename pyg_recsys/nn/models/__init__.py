@@ -4,13 +4,15 @@ from pyg_recsys._lazy import lazy_exports
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     from pyg_recsys.nn.models.base import EmbeddingRecommender  # noqa: F401
+    from pyg_recsys.nn.models.bayesian import BayesianRecommender  # noqa: F401
     from pyg_recsys.nn.models.dccf import DCCF  # noqa: F401
     from pyg_recsys.nn.models.gte import GTE, topological_closeness  # noqa: F401
     from pyg_recsys.nn.models.lightgcn import LightGCN  # noqa: F401
     from pyg_recsys.nn.models.mf import MF, MostPopular  # noqa: F401
     from pyg_recsys.nn.models.sheaf4rec import Sheaf4Rec  # noqa: F401
 
-_WHERE = {'EmbeddingRecommender': 'base', 'DCCF': 'dccf', 'GTE': 'gte',
+_WHERE = {'EmbeddingRecommender': 'base',
+          'BayesianRecommender': 'bayesian', 'DCCF': 'dccf', 'GTE': 'gte',
           'topological_closeness': 'gte', 'LightGCN': 'lightgcn', 'MF': 'mf',
           'MostPopular': 'mf', 'Sheaf4Rec': 'sheaf4rec'}
 __all__ = list(_WHERE)
