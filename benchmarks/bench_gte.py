@@ -23,6 +23,11 @@ Usage::
 
     python benchmarks/bench_gte.py [--threads 1] [--k 3] [--numpy-check]
                                    [datasets ...]
+    python benchmarks/bench_gte.py gowalla yelp2018
+
+On data sets with a LightGCN run of :obj:`reproduce_lightgcn.py` in
+:obj:`benchmarks/results/`, its final-epoch numbers are printed beside GTE's
+(same split, same per-user evaluator).
 
 With :obj:`--numpy-check`, each data set is also ranked as the official
 code ranks (NumPy's non-stable :obj:`argsort` of :obj:`float32` scores with
@@ -50,6 +55,27 @@ TARGETS = {
 }
 TOLERANCE = 0.0015
 TIME_TARGET_S = {'gte-amazon-beauty': 10.0}
+
+
+def lightgcn_reference(name: str):
+    r"""This package's LightGCN result on :obj:`name` from
+    :obj:`benchmarks/results/lightgcn_<name>*.json` (the clean run when
+    present, else the best completed run), as (file, Recall@20, NDCG@20);
+    :obj:`None` when there is none."""
+    import glob
+    folder = osp.join(osp.dirname(osp.abspath(__file__)), 'results')
+    found = []
+    for path in sorted(glob.glob(osp.join(folder, f'lightgcn_{name}*.json'))):
+        with open(path) as f:
+            final = json.load(f).get('final')
+        if final:
+            clean = osp.basename(path) == f'lightgcn_{name}.json'
+            found.append((clean, final['recall@20'], osp.basename(path),
+                          final['ndcg@20']))
+    if not found:
+        return None
+    _, recall, path, ndcg = max(found)
+    return path, recall, ndcg
 
 
 def numpy_ranking(graph, evaluator, model) -> dict:
@@ -188,6 +214,12 @@ def main() -> None:
                   f"{r['np_official'][0]:>13.4f} {r['np_official'][1]:>7.4f} "
                   f"{tgt:>15} {ok:>3} | {r['np_per_user'][0]:>13.4f} "
                   f"{r['np_per_user'][1]:>7.4f} |")
+        ref = lightgcn_reference(r['name'])
+        if ref is not None:
+            print(f"  LightGCN of this package ({ref[0]}, final epoch): "
+                  f"per-user R@20 {ref[1]:.4f} N@20 {ref[2]:.4f}; GTE/LightGCN "
+                  f"{r['per_user'][0] / ref[1]:.2f} / "
+                  f"{r['per_user'][1] / ref[2]:.2f}")
         limit = TIME_TARGET_S.get(r['name'])
         if limit is not None and r['wall_s'] > limit:
             print(f"  note: {r['name']} took {r['wall_s']:.1f} s end to end "

@@ -45,8 +45,8 @@ def main() -> None:
         print('skipped: the compiled extension is not built')
         return
     print(f'{args.threads} threads, {load_note()}')
-    print(f"| data set | nnz | d | PyTorch gathers (ms) | compiled (ms) "
-          f"| speed-up | max |diff| |")
+    print("| data set | nnz | d | PyTorch gathers (ms) | compiled (ms) "
+          "| speed-up | max |diff| |")
     print('| --- | ---: | ---: | ---: | ---: | ---: | ---: |')
     for name in args.datasets:
         if not osp.isdir(osp.join(data_root(), name)):
