@@ -417,7 +417,39 @@ class _Generator:
     def sample(self, seed: Optional[int] = None,
                generator: Optional[torch.Generator] = None
                ) -> Tuple[Tensor, Tensor]:
+        r"""One sampled graph.
+
+        Args:
+            seed (int, optional): Seed of a fresh generator (default: drawn
+                from the global torch RNG).
+            generator (torch.Generator, optional): Generator to draw from
+                instead.
+
+        Returns:
+            (torch.Tensor, torch.Tensor): :obj:`users` and :obj:`items` of
+            the sampled interactions, sorted by user, then item.
+        """
+        return self._draw(_generator(seed, generator))
+
+    def _draw(self, g: torch.Generator) -> Tuple[Tensor, Tensor]:
         raise NotImplementedError
+
+    def _similar_users(self, who: str, top_k: int, similarity,
+                       weighting: str, batch_size: Optional[int]
+                       ) -> Tuple[Tensor, Tensor]:
+        r"""Sets :obj:`weighting` and :obj:`similarity` and returns the
+        :obj:`top_k` most similar users of every user with their weights
+        :math:`w(u, \cdot)`."""
+        if weighting not in WEIGHTINGS:
+            raise ValueError(f"{who}: weighting must be one of {WEIGHTINGS}, "
+                             f"got '{weighting}'")
+        self.weighting = weighting
+        self.similarity = similarity if isinstance(similarity, str) \
+            else 'embedding'
+        index, score = _similar_users(who, self.pairs, self.num_users,
+                                      self.num_items, top_k, similarity,
+                                      batch_size)
+        return index, _weights(score, weighting)
 
     def sample_adj(self, seed: Optional[int] = None,
                    generator: Optional[torch.Generator] = None,
@@ -494,17 +526,8 @@ class NodeCopying(_Generator):
         super().__init__(who, interactions, num_users, num_items)
         self.epsilon = _check_unit(who, 'epsilon', epsilon)
         self.top_k = _check_k(who, 'top_k', top_k)
-        if weighting not in WEIGHTINGS:
-            raise ValueError(f"{who}: weighting must be one of {WEIGHTINGS}, "
-                             f"got '{weighting}'")
-        self.weighting = weighting
-        self.similarity = similarity if isinstance(similarity, str) \
-            else 'embedding'
-        index, score = _similar_users(who, self.pairs, self.num_users,
-                                      self.num_items, self.top_k, similarity,
-                                      batch_size)
-        self.candidates = index
-        self.probs = _weights(score, weighting)
+        self.candidates, self.probs = self._similar_users(
+            who, self.top_k, similarity, weighting, batch_size)
         self.can_copy = self.probs.sum(1) > 0
 
     def copy_distribution(self) -> Tuple[Tensor, Tensor]:
@@ -513,22 +536,7 @@ class NodeCopying(_Generator):
         (to 0 for users that cannot copy)."""
         return self.candidates, self.probs
 
-    def sample(self, seed: Optional[int] = None,
-               generator: Optional[torch.Generator] = None
-               ) -> Tuple[Tensor, Tensor]:
-        r"""One sampled graph.
-
-        Args:
-            seed (int, optional): Seed of a fresh generator (default: drawn
-                from the global torch RNG).
-            generator (torch.Generator, optional): Generator to draw from
-                instead.
-
-        Returns:
-            (torch.Tensor, torch.Tensor): :obj:`users` and :obj:`items` of
-            the sampled interactions, sorted by user, then item.
-        """
-        g = _generator(seed, generator)
+    def _draw(self, g: torch.Generator) -> Tuple[Tensor, Tensor]:
         n = self.num_users
         copy = torch.rand(n, generator=g, dtype=torch.float64) < self.epsilon
         copy &= self.can_copy
@@ -632,17 +640,8 @@ class PECO(_Generator):
         self.beta = beta
         self.user_top_k = _check_k(who, 'user_top_k', user_top_k)
         self.item_top_k = _check_k(who, 'item_top_k', item_top_k)
-        if weighting not in WEIGHTINGS:
-            raise ValueError(f"{who}: weighting must be one of {WEIGHTINGS}, "
-                             f"got '{weighting}'")
-        self.weighting = weighting
-        self.similarity = similarity if isinstance(similarity, str) \
-            else 'embedding'
-        index, score = _similar_users(who, self.pairs, self.num_users,
-                                      self.num_items, self.user_top_k,
-                                      similarity, batch_size)
-        self.user_neighbors, self.user_weights = index, _weights(score,
-                                                                 weighting)
+        self.user_neighbors, self.user_weights = self._similar_users(
+            who, self.user_top_k, similarity, weighting, batch_size)
         item_pairs = torch.stack([self.pairs[1], self.pairs[0]])
         order = torch.argsort(item_pairs[0] * self.num_users + item_pairs[1])
         index, count = overlap_neighbors(item_pairs[:, order], self.num_items,
@@ -720,22 +719,7 @@ class PECO(_Generator):
                                            (self.num_users, self.num_items),
                                            check_invariants=False)
 
-    def sample(self, seed: Optional[int] = None,
-               generator: Optional[torch.Generator] = None
-               ) -> Tuple[Tensor, Tensor]:
-        r"""One sampled graph.
-
-        Args:
-            seed (int, optional): Seed of a fresh generator (default: drawn
-                from the global torch RNG).
-            generator (torch.Generator, optional): Generator to draw from
-                instead.
-
-        Returns:
-            (torch.Tensor, torch.Tensor): :obj:`users` and :obj:`items` of
-            the sampled interactions, sorted by user, then item.
-        """
-        g = _generator(seed, generator)
+    def _draw(self, g: torch.Generator) -> Tuple[Tensor, Tensor]:
         n = self.num_users
         length = self.prob_rowptr.diff()
         redraw = torch.rand(n, generator=g, dtype=torch.float64) \
