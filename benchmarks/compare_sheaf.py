@@ -3,6 +3,7 @@
     python benchmarks/compare_sheaf.py --dataset ml-100k
     python benchmarks/compare_sheaf.py --dataset facebook-books
     python benchmarks/compare_sheaf.py --dataset ml-1m --seeds 0
+    python benchmarks/compare_sheaf.py --merge a.json b.json   # join runs
 
 Every model gets the same training budget on a data set (batch size,
 learning rate, L2, maximum epochs, evaluation every few epochs with early
@@ -59,6 +60,92 @@ def stat(values):
     return statistics.mean(values), sd
 
 
+def run_one(dataset, root, name, kwargs, budget, seed, label):
+    graph = load_dataset(dataset, root=root, seed=seed)
+    torch.manual_seed(seed)
+    model = build_model(name, graph, **kwargs)
+    config = TrainConfig(**budget, seed=seed)
+    report = Trainer(model, graph, config, progress=False).fit()
+    epoch_s = report['train_seconds'] / max(report['epochs_run'], 1)
+    t = report['test']
+    print(f'  {label:<16} seed {seed}: ' +
+          ' '.join(f'{k} {t[k]:.4f}' for k in KEYS) +
+          f"  best epoch {report['epoch']}/{report['epochs_run']}"
+          f'  {epoch_s:.2f} s/epoch', flush=True)
+    return {'seed': seed, 'epoch': report['epoch'],
+            'epochs_run': report['epochs_run'],
+            'train_seconds': report['train_seconds'],
+            'epoch_seconds': epoch_s,
+            'test': {k: t[k] for k in KEYS}}
+
+
+def summarise(row):
+    runs = row['runs']
+    row['mean'] = {k: stat([r['test'][k] for r in runs]) for k in KEYS}
+    row['epoch_seconds'] = stat([r['epoch_seconds'] for r in runs])
+    return row
+
+
+def merge(paths):
+    """Joins the runs of several result files of one data set and budget
+    (runs split across processes), one row per model, seeds in order."""
+    parts = []
+    for path in paths:
+        with open(path) as f:
+            parts.append(json.load(f))
+    first = parts[0]
+    for part in parts[1:]:
+        for key in ('dataset', 'budget'):
+            if part[key] != first[key]:
+                raise ValueError(f"cannot merge '{paths[0]}' and a file "
+                                 f"with a different {key}: {part[key]!r}")
+    rows = {}
+    for part in parts:
+        for label, row in part['models'].items():
+            into = rows.setdefault(label, {'model': row['model'],
+                                           'kwargs': row['kwargs'],
+                                           'runs': []})
+            seen = {r['seed'] for r in into['runs']}
+            dup = seen & {r['seed'] for r in row['runs']}
+            if dup:
+                raise ValueError(f"seed {sorted(dup)} of '{label}' appears "
+                                 'in more than one file')
+            into['runs'] += row['runs']
+    for row in rows.values():
+        row['runs'].sort(key=lambda r: r['seed'])
+        summarise(row)
+    seeds = sorted({r['seed'] for row in rows.values() for r in row['runs']})
+    threads = sorted({part['threads'] for part in parts})
+    meta = {'dataset': first['dataset'], 'seeds': seeds,
+            'threads': threads[0] if len(threads) == 1 else threads,
+            'budget': first['budget'], 'merged_from': [
+                osp.basename(path) for path in paths]}
+    return rows, meta
+
+
+def report(rows, meta, tag):
+    print(f"\n{'model':<16} " + ' '.join(f'{k:>17}' for k in KEYS) +
+          f" {'s/epoch':>8} {'vs LightGCN F1@10':>18}")
+    base = rows.get('lightgcn', {}).get('mean', {}).get('f1@10', (None,))[0]
+    for label, row in rows.items():
+        cells = ' '.join(f'{m:.4f} ± {s:.4f}'.rjust(17)
+                         for m, s in (row['mean'][k] for k in KEYS))
+        rel = ''
+        if base:
+            rel = f"{100 * (row['mean']['f1@10'][0] / base - 1):+.1f}%"
+        print(f"{label:<16} {cells} {row['epoch_seconds'][0]:>8.2f} "
+              f'{rel:>18}')
+    name = f"sheaf_{meta['dataset']}{tag}.json"
+    out = osp.join(osp.dirname(osp.abspath(__file__)), 'results', name)
+    with open(out, 'w') as f:
+        json.dump({**meta, 'version': __version__,
+                   'protocol': 'package evaluator: full ranking, training '
+                               'items excluded, mean over test users; model '
+                               'chosen by validation NDCG@10',
+                   'models': rows}, f, indent=1)
+    print(f'wrote {out}')
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument('--dataset', default='ml-100k', choices=sorted(BUDGET))
@@ -76,7 +163,14 @@ def main():
                    help='override the L2 weight of every model')
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--tag', default='', help='suffix of the output file')
+    p.add_argument('--merge', nargs='+', metavar='JSON',
+                   help='train nothing: join the runs of result files '
+                   'written by earlier calls (seeds or models split across '
+                   'processes) and write sheaf_<dataset><tag>.json')
     args = p.parse_args()
+    if args.merge:
+        report(*merge(args.merge), args.tag)
+        return
     torch.set_num_threads(args.threads)
     root = require_dataset(args.dataset)
     budget = {**BUDGET[args.dataset], **COMMON}
@@ -88,51 +182,12 @@ def main():
     rows = {}
     for label in args.models:
         name, kwargs = MODELS[label]
-        runs = []
-        for seed in args.seeds:
-            graph = load_dataset(args.dataset, root=root, seed=seed)
-            torch.manual_seed(seed)
-            model = build_model(name, graph, **kwargs)
-            config = TrainConfig(**budget, seed=seed)
-            report = Trainer(model, graph, config, progress=False).fit()
-            epoch_s = report['train_seconds'] / max(report['epochs_run'], 1)
-            runs.append({'seed': seed, 'epoch': report['epoch'],
-                         'epochs_run': report['epochs_run'],
-                         'train_seconds': report['train_seconds'],
-                         'epoch_seconds': epoch_s,
-                         'test': {k: report['test'][k] for k in KEYS}})
-            t = report['test']
-            print(f'  {label:<16} seed {seed}: ' +
-                  ' '.join(f'{k} {t[k]:.4f}' for k in KEYS) +
-                  f"  best epoch {report['epoch']}/{report['epochs_run']}"
-                  f'  {epoch_s:.2f} s/epoch', flush=True)
-        row = {'model': name, 'kwargs': kwargs, 'runs': runs}
-        row['mean'] = {k: stat([r['test'][k] for r in runs]) for k in KEYS}
-        row['epoch_seconds'] = stat([r['epoch_seconds'] for r in runs])
-        rows[label] = row
-
-    print(f"\n{'model':<16} " + ' '.join(f'{k:>17}' for k in KEYS) +
-          f" {'s/epoch':>8} {'vs LightGCN F1@10':>18}")
-    base = rows.get('lightgcn', {}).get('mean', {}).get('f1@10', (None,))[0]
-    for label, row in rows.items():
-        cells = ' '.join(f'{m:.4f} ± {s:.4f}'.rjust(17)
-                         for m, s in (row['mean'][k] for k in KEYS))
-        rel = ''
-        if base:
-            rel = f"{100 * (row['mean']['f1@10'][0] / base - 1):+.1f}%"
-        print(f"{label:<16} {cells} {row['epoch_seconds'][0]:>8.2f} "
-              f'{rel:>18}')
-    out = osp.join(osp.dirname(osp.abspath(__file__)), 'results',
-                   f'sheaf_{args.dataset}{args.tag}.json')
-    with open(out, 'w') as f:
-        json.dump({'dataset': args.dataset, 'seeds': args.seeds,
-                   'threads': args.threads, 'budget': budget,
-                   'version': __version__,
-                   'protocol': 'package evaluator: full ranking, training '
-                               'items excluded, mean over test users; model '
-                               'chosen by validation NDCG@10',
-                   'models': rows}, f, indent=1)
-    print(f'wrote {out}')
+        runs = [run_one(args.dataset, root, name, kwargs, budget, seed, label)
+                for seed in args.seeds]
+        rows[label] = summarise({'model': name, 'kwargs': kwargs,
+                                 'runs': runs})
+    report(rows, {'dataset': args.dataset, 'seeds': args.seeds,
+                  'threads': args.threads, 'budget': budget}, args.tag)
 
 
 if __name__ == '__main__':
