@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch_geometric.nn.models.lightgcn import BPRLoss
 
-from pyg_recsys.nn.loss import bpr_loss, l2_reg
+from pyg_recsys.nn.loss import bpr_loss, l2_reg, l2_reg_rows
 
 # A batch of 3 triples in which user 0 appears twice.
 USERS = torch.tensor([0, 0, 1])
@@ -32,6 +32,35 @@ def test_bpr_loss_by_hand():
     assert float(bpr_loss(pos, neg2)) == pytest.approx(expected2)
     with pytest.raises(ValueError, match='differ'):
         bpr_loss(pos, torch.zeros(3))
+
+
+@pytest.mark.parametrize('scaling', ['lightgcn', 'dccf', 'pyg'])
+@pytest.mark.parametrize('table_rows', [5, 50])  # both branches
+def test_l2_reg_rows_equals_the_gathered_penalty(scaling, table_rows):
+    # By hand on the small batch (table of 5 rows: the index names more).
+    emb = torch.cat([USER_EGO, ITEM_EGO])
+    node_index = torch.cat([USERS, POS + 2, NEG + 2])
+    expected = {'lightgcn': 0.1 * 0.5 * 31 / 3, 'dccf': 0.1 * 31,
+                'pyg': 0.1 * 18 / 3}[scaling]
+    assert float(l2_reg_rows(emb, node_index, 3, 0.1, scaling)) == \
+        pytest.approx(expected)
+    # Value and gradient against l2_reg on the gathered rows, with repeats,
+    # several negatives per triple and untouched rows.
+    gen = torch.Generator().manual_seed(0)
+    weight = torch.randn(table_rows, 4, generator=gen, dtype=torch.double,
+                         requires_grad=True)
+    b = 6
+    index = torch.randint(table_rows, (b * 4, ), generator=gen)
+    rows = weight[index]
+    ref = l2_reg(rows[:b], rows[b:2 * b], rows[2 * b:].view(b, 2, 4), 0.3,
+                 scaling, node_index=index)
+    out = l2_reg_rows(weight, index, b, 0.3, scaling)
+    assert torch.allclose(out, ref)
+    g_ref, = torch.autograd.grad(ref, weight)
+    g_out, = torch.autograd.grad(out, weight)
+    assert torch.allclose(g_out, g_ref)
+    with pytest.raises(ValueError, match='unknown scaling'):
+        l2_reg_rows(weight, index, b, 0.3, 'other')
 
 
 def test_l2_scalings_by_hand():

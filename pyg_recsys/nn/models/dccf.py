@@ -9,7 +9,7 @@ from torch_geometric.utils import is_sparse, to_edge_index
 
 from pyg_recsys.nn.conv import IntentConv
 from pyg_recsys.nn.conv.intent_conv import IntentConvOutput
-from pyg_recsys.nn.loss import bpr_loss, info_nce, l2_reg
+from pyg_recsys.nn.loss import info_nce
 from pyg_recsys.nn.models.base import EmbeddingRecommender
 
 
@@ -201,22 +201,9 @@ class DCCF(EmbeddingRecommender):
         final, layers = self.propagate_layers(adj)
         if hard_negatives:
             neg = self.hardest_negatives(final, users, neg)
-        off = self.num_users
-        node_index = torch.cat([users, pos + off, neg.reshape(-1) + off])
-        rows = final.index_select(0, node_index)
-        b = users.numel()
-        u, p, n = rows[:b], rows[b:2 * b], rows[2 * b:].view(*neg.shape, -1)
-        pos_score = (u * p).sum(-1)
-        neg_score = (u.unsqueeze(-2) * n).sum(-1) if neg.dim() == 2 \
-            else (u * n).sum(-1)
-        bpr = bpr_loss(pos_score, neg_score)
+        bpr, reg = self.bpr_and_reg(final, users, pos, neg, lambda_reg,
+                                    reg_scaling)
         zero = bpr.new_zeros(())
-        reg = zero
-        if lambda_reg:
-            ego = self.embedding.weight.index_select(0, node_index)
-            reg = l2_reg(ego[:b], ego[b:2 * b],
-                         ego[2 * b:].view(*neg.shape, -1), lambda_reg,
-                         reg_scaling, node_index=node_index)
         proto = zero
         if self.proto_reg:
             proto = self.proto_reg * (self.user_intents.pow(2).sum() +
