@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+import pyg_recsys.typing
 from pyg_recsys.ops import (
     CSR,
     light_propagate,
@@ -198,7 +199,9 @@ def bf16_round(t):
     return t.to(torch.bfloat16).to(t.dtype)
 
 
-@pytest.mark.parametrize('width', [3, 8, 24, 72])
+# 16, 64 and 80 take the kernel's 16-feature bfloat16 loads; the others the
+# 8-feature ones or the scalar loop.
+@pytest.mark.parametrize('width', [3, 8, 16, 24, 64, 72, 80])
 def test_light_propagate_bf16_storage(width, ext):
     # Reference: dense float64 powers whose gathered layers are rounded to
     # bfloat16, as the storage option defines them.
@@ -227,6 +230,26 @@ def test_light_propagate_bf16_storage(width, ext):
     torch.testing.assert_close(
         xg.grad, light_propagate(adj, g, 3, alpha,
                                  storage_dtype=torch.bfloat16))
+
+
+@pytest.mark.parametrize('width', [8, 16, 64, 80])
+def test_light_propagate_bf16_storage_compiled_matches_pytorch(width,
+                                                               monkeypatch):
+    # The compiled kernel and the PyTorch emulation round the same sums:
+    # equal up to the order of float32 additions within a row.
+    if not pyg_recsys.typing.WITH_EXT:
+        pytest.skip('extension not built')
+    dense = random_sparse(200, 200, density=0.05, seed=12,
+                          dtype=torch.float32)
+    adj = (dense + dense.t()).to_sparse_csr()
+    x = torch.randn(200, width)
+    out = {}
+    for compiled in (True, False):
+        monkeypatch.setitem(pyg_recsys.typing.PREFER_COMPILED, 'cpu',
+                            compiled)
+        out[compiled] = light_propagate(adj, x, 3, [0.25] * 4,
+                                        storage_dtype=torch.bfloat16)
+    torch.testing.assert_close(out[True], out[False], rtol=1e-5, atol=1e-6)
 
 
 def test_light_propagate_bf16_storage_keeps_nan_and_checks_dtype(ext):
