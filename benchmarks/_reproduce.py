@@ -38,6 +38,11 @@ def plot(curve, path, title, target):
     plt.close(fig)
 
 
+# Recipe settings that the command line may override.
+OVERRIDES = ('epochs', 'lr', 'lambda_reg', 'batch_size', 'negative_sampling',
+             'num_negatives', 'eval_every')
+
+
 def reproduce(model_name: str, datasets, targets, default_recipe: str,
               protocol: str, argv=None) -> int:
     """Trains :obj:`model_name` with a named recipe, evaluating test every
@@ -50,6 +55,7 @@ def reproduce(model_name: str, datasets, targets, default_recipe: str,
     p.add_argument('--recipe', default=default_recipe)
     p.add_argument('--epochs', type=int, help='override the recipe')
     p.add_argument('--lr', type=float, help='override the recipe')
+    p.add_argument('--lambda-reg', type=float, help='override the recipe')
     p.add_argument('--batch-size', type=int, help='override the recipe')
     p.add_argument('--negative-sampling', choices=['uniform', 'dns'],
                    help='override the recipe')
@@ -66,10 +72,9 @@ def reproduce(model_name: str, datasets, targets, default_recipe: str,
     recipe = get_recipe(model_name, args.dataset, args.recipe)
     train = dict(recipe.train, seed=args.seed, threads=args.threads,
                  ks=(20, ), select='last', monitor='ndcg@20', patience=0)
-    for key in ('epochs', 'lr', 'batch_size', 'negative_sampling',
-                'num_negatives', 'eval_every'):
-        if getattr(args, key) is not None:
-            train[key] = getattr(args, key)
+    overrides = {k: getattr(args, k) for k in OVERRIDES
+                 if getattr(args, k) is not None}
+    train.update(overrides)
     config = TrainConfig(**train)
 
     start = time.perf_counter()
@@ -100,11 +105,7 @@ def reproduce(model_name: str, datasets, targets, default_recipe: str,
         result.update({
             'dataset': args.dataset, 'version': __version__,
             'recipe': {'name': args.recipe, 'note': recipe.note,
-                       'overrides': {k: getattr(args, k)
-                                     for k in ('epochs', 'lr', 'batch_size',
-                                               'negative_sampling',
-                                               'num_negatives', 'eval_every')
-                                     if getattr(args, k) is not None},
+                       'overrides': overrides,
                        'model': recipe.model_kwargs, 'train': config.to_dict()},
             'model': model_name, 'protocol': protocol,
             'threads': args.threads,
