@@ -32,13 +32,20 @@ def _propagate(csr: CSR, x: Tensor, alpha: List[float],
         value = None if csr.value is None else csr.value.to(x.dtype)
         return torch.ops.pyg_recsys.light_propagate_csr(
             csr.rowptr, csr.col, value, x, alpha, bf16)
-    out = x * alpha[0]
-    for a in alpha[1:]:
-        if bf16:  # what the kernel gathers: the layer rounded to bfloat16
-            x = x.to(torch.bfloat16).to(out.dtype)
-        x = _bag(csr, x, csr.value)
-        out.add_(x, alpha=a)  # in place: no per-layer temporary
-    return out
+    # Horner's rule, as the kernels: y = alpha_K x, then y <- A y + alpha_k x
+    # for k = K-1 .. 0; the rows gathered (y, and x itself first) are what
+    # bfloat16 storage rounds.
+    if len(alpha) == 1:
+        return x * alpha[0]
+    y = x
+    for k in range(len(alpha) - 2, -1, -1):
+        if bf16:
+            y = y.to(torch.bfloat16).to(x.dtype)
+        y = _bag(csr, y, csr.value)
+        if k == len(alpha) - 2:
+            y.mul_(alpha[-1])
+        y.add_(x, alpha=alpha[k])  # in place: no per-layer temporary
+    return y
 
 
 class _LightPropagate(torch.autograd.Function):

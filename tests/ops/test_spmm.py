@@ -119,6 +119,31 @@ def test_light_propagate_matches_dense_powers(ext):
         light_propagate(adj, x, 3, [1.0, 2.0])
 
 
+@pytest.mark.parametrize('num_layers', [0, 1, 2, 3, 5])
+@pytest.mark.parametrize('width', [5, 64, 72])
+def test_light_propagate_layer_counts(num_layers, width, ext):
+    # Every depth (no buffer, one, two ping-pong buffers) and unequal weights
+    # with a zero last weight, float32 and float64, against dense powers.
+    dense = random_sparse(40, 40, density=0.15, seed=13)
+    dense[3] = 0  # an empty row
+    sym = (dense + dense.t()) / 4
+    alpha = [0.5 ** k for k in range(num_layers + 1)]
+    for dtype in (torch.float64, torch.float32):
+        adj = sym.to(dtype).to_sparse_csr()
+        x = torch.randn(40, width, dtype=torch.float64)
+        expected = sum(a * torch.linalg.matrix_power(sym, k) @ x
+                       for k, a in enumerate(alpha))
+        out = light_propagate(adj, x.to(dtype), num_layers, alpha)
+        torch.testing.assert_close(out, expected.to(dtype))
+        if num_layers:
+            zero_last = alpha[:-1] + [0.0]
+            expected = sum(a * torch.linalg.matrix_power(sym, k) @ x
+                           for k, a in enumerate(zero_last))
+            torch.testing.assert_close(
+                light_propagate(adj, x.to(dtype), num_layers, zero_last),
+                expected.to(dtype))
+
+
 def test_light_propagate_backward_symmetric_and_general(ext):
     dense = random_sparse(7, 7, seed=5)
     for sym, mark in ((dense + dense.t(), True), (dense, False)):
@@ -199,12 +224,13 @@ def bf16_round(t):
     return t.to(torch.bfloat16).to(t.dtype)
 
 
-# 16, 64 and 80 take the kernel's 16-feature bfloat16 loads; the others the
-# 8-feature ones or the scalar loop.
+# Widths that are multiples of 8 take the AVX2 kernel (one pass of up to 64
+# features, then the rest); 3 takes the scalar loop.
 @pytest.mark.parametrize('width', [3, 8, 16, 24, 64, 72, 80])
 def test_light_propagate_bf16_storage(width, ext):
-    # Reference: dense float64 powers whose gathered layers are rounded to
-    # bfloat16, as the storage option defines them.
+    # Reference: Horner's rule in dense float64, y <- A y + alpha_k x, with
+    # the gathered rows (x, then each y) rounded to bfloat16, as the storage
+    # option defines them.
     dense = random_sparse(30, 30, density=0.2, seed=10, dtype=torch.float32)
     dense[7] = 0  # an empty row
     sym = dense + dense.t()
@@ -213,10 +239,12 @@ def test_light_propagate_bf16_storage(width, ext):
         csr.crow_indices(), csr.col_indices().int(), csr.values(), (30, 30)))
     x = torch.randn(30, width)
     alpha = [0.25, 0.5, 0.125, 0.125]
-    h, expected = x.double(), alpha[0] * x.double()
-    for a in alpha[1:]:
-        h = sym.double() @ bf16_round(h.float()).double()
-        expected = expected + a * h
+    x64, expected = x.double(), x.double()
+    for k in (2, 1, 0):
+        expected = sym.double() @ bf16_round(expected.float()).double()
+        if k == 2:
+            expected = alpha[3] * expected
+        expected = expected + alpha[k] * x64
     out = light_propagate(adj, x, 3, alpha, storage_dtype=torch.bfloat16)
     torch.testing.assert_close(out, expected.float(), rtol=2e-2, atol=2e-2)
     exact = light_propagate(adj, x, 3, alpha)

@@ -59,20 +59,22 @@ void parallel_rows(const int64_t* rowptr, int64_t num_rows, const F& fn) {
   });
 }
 
-// One sparse product over all rows: nxt = A @ cur (if nxt is given) and
-// out += alpha * (A @ cur) (if out is given). Entries are walked as one
-// stream per row range so that the feature rows gathered kPrefetch entries
-// later (often in the next row) are prefetched; the feature dimension is
-// processed in blocks of B accumulators held in vector registers. `cur` and
-// `nxt` are in the storage type st_t (acc_t itself, or bfloat16 to halve the
-// bytes gathered); sums are always accumulated in acc_t.
-template <typename acc_t, typename st_t, typename index_t, int B>
+// One sparse product over the rows [r0, r1):
+//   dst = scale * (A @ cur) + beta * base     (the base term when base != null)
+// Entries are walked as one stream per row range so that the feature rows
+// gathered kPrefetch entries later (often in the next row) are prefetched;
+// the feature dimension is processed in blocks of B accumulators held in
+// vector registers. `cur` is in the storage type st_t (acc_t itself, or
+// bfloat16 to halve the bytes gathered), `dst` in st_t or acc_t; sums are
+// always accumulated in acc_t, and each destination row is written once.
+template <typename acc_t, typename st_t, typename dst_t, typename index_t,
+          int B>
 void spmm_range(const int64_t* __restrict__ rowptr,
                 const index_t* __restrict__ col,
                 const acc_t* __restrict__ value,
                 const st_t* __restrict__ cur, int64_t r0, int64_t r1,
-                int64_t F, st_t* __restrict__ nxt,
-                acc_t* __restrict__ out, acc_t alpha) {
+                int64_t F, dst_t* __restrict__ dst, acc_t scale,
+                const acc_t* __restrict__ base, acc_t beta) {
   const int64_t end = rowptr[r1];
   for (int64_t f0 = 0; f0 < F; f0 += B) {
     const int width = static_cast<int>(std::min<int64_t>(B, F - f0));
@@ -98,13 +100,14 @@ void spmm_range(const int64_t* __restrict__ rowptr,
             acc[f] += v * static_cast<acc_t>(xr[f]);
         }
       }
-      if (nxt != nullptr) {
-        st_t* o = nxt + r * F + f0;
-        for (int f = 0; f < width; ++f) o[f] = static_cast<st_t>(acc[f]);
-      }
-      if (out != nullptr) {
-        acc_t* o = out + r * F + f0;
-        for (int f = 0; f < width; ++f) o[f] += alpha * acc[f];
+      dst_t* o = dst + r * F + f0;
+      if (base != nullptr) {
+        const acc_t* b = base + r * F + f0;
+        for (int f = 0; f < width; ++f)
+          o[f] = static_cast<dst_t>(scale * acc[f] + beta * b[f]);
+      } else {
+        for (int f = 0; f < width; ++f)
+          o[f] = static_cast<dst_t>(scale * acc[f]);
       }
     }
   }
@@ -135,18 +138,20 @@ inline void store8(c10::BFloat16* p, __m256 a) {
 }
 
 // float accumulation, NV vectors of 8 lanes (NV * 8 features) per pass,
-// explicit AVX2 accumulators; rows stored as float or bfloat16.
-template <typename st_t, typename index_t, int NV>
+// explicit AVX2 accumulators; rows gathered from float or bfloat16, written
+// to float or bfloat16 (dst = scale * (A @ cur) + beta * base, as above).
+template <typename st_t, typename dst_t, typename index_t, int NV>
 void spmm_range_avx2(const int64_t* __restrict__ rowptr,
                      const index_t* __restrict__ col,
                      const float* __restrict__ value,
                      const st_t* __restrict__ cur, int64_t r0, int64_t r1,
-                     int64_t F, int64_t f0, st_t* __restrict__ nxt,
-                     float* __restrict__ out, float alpha) {
+                     int64_t F, int64_t f0, dst_t* __restrict__ dst,
+                     float scale, const float* __restrict__ base,
+                     float beta) {
   const int64_t end = rowptr[r1];
   constexpr int bytes = NV * 8 * static_cast<int>(sizeof(st_t));
   constexpr int lines = bytes / 64 > 0 ? bytes / 64 : 1;
-  const __m256 va = _mm256_set1_ps(alpha);
+  const __m256 vs = _mm256_set1_ps(scale), vb = _mm256_set1_ps(beta);
   for (int64_t r = r0; r < r1; ++r) {
     __m256 acc[NV];
 #pragma GCC unroll 8
@@ -165,34 +170,35 @@ void spmm_range_avx2(const int64_t* __restrict__ rowptr,
       for (int k = 0; k < NV; ++k)
         acc[k] = _mm256_fmadd_ps(v, load8(xr + 8 * k), acc[k]);
     }
-    if (nxt != nullptr) {
-      st_t* o = nxt + r * F + f0;
-#pragma GCC unroll 8
-      for (int k = 0; k < NV; ++k) store8(o + 8 * k, acc[k]);
-    }
-    if (out != nullptr) {
-      float* o = out + r * F + f0;
+    dst_t* o = dst + r * F + f0;
+    if (base != nullptr) {
+      const float* b = base + r * F + f0;
 #pragma GCC unroll 8
       for (int k = 0; k < NV; ++k)
-        _mm256_storeu_ps(o + 8 * k, _mm256_fmadd_ps(va, acc[k],
-                                                    _mm256_loadu_ps(o + 8 * k)));
+        store8(o + 8 * k, _mm256_fmadd_ps(vb, _mm256_loadu_ps(b + 8 * k),
+                                          _mm256_mul_ps(vs, acc[k])));
+    } else {
+#pragma GCC unroll 8
+      for (int k = 0; k < NV; ++k)
+        store8(o + 8 * k, _mm256_mul_ps(vs, acc[k]));
     }
   }
 }
 
-template <typename st_t, typename index_t>
+template <typename st_t, typename dst_t, typename index_t>
 bool spmm_float_avx2(const int64_t* rowptr, const index_t* col,
                      const float* value, const st_t* cur, int64_t r0,
-                     int64_t r1, int64_t F, st_t* nxt, float* out,
-                     float alpha) {
+                     int64_t r1, int64_t F, dst_t* dst, float scale,
+                     const float* base, float beta) {
   if (F % 8 != 0) return false;
   for (int64_t f0 = 0; f0 < F; f0 += 64) {
     const int nv = static_cast<int>(std::min<int64_t>(64, F - f0) / 8);
     switch (nv) {
 #define PYG_RECSYS_CASE(N)                                                   \
   case N:                                                                    \
-    spmm_range_avx2<st_t, index_t, N>(rowptr, col, value, cur, r0, r1, F,    \
-                                      f0, nxt, out, alpha);                  \
+    spmm_range_avx2<st_t, dst_t, index_t, N>(rowptr, col, value, cur, r0,    \
+                                             r1, F, f0, dst, scale, base,    \
+                                             beta);                          \
     break;
       PYG_RECSYS_CASE(1) PYG_RECSYS_CASE(2) PYG_RECSYS_CASE(3)
       PYG_RECSYS_CASE(4) PYG_RECSYS_CASE(5) PYG_RECSYS_CASE(6)
@@ -204,21 +210,22 @@ bool spmm_float_avx2(const int64_t* rowptr, const index_t* col,
 }
 #endif
 
-template <typename acc_t, typename st_t, typename index_t>
+template <typename acc_t, typename st_t, typename dst_t, typename index_t>
 void spmm_rows(const int64_t* rowptr, const index_t* col,
                const acc_t* value, const st_t* cur, int64_t num_rows,
-               int64_t F, st_t* nxt, acc_t* out, acc_t alpha) {
+               int64_t F, dst_t* dst, acc_t scale = acc_t(1),
+               const acc_t* base = nullptr, acc_t beta = acc_t(0)) {
   constexpr int B = 256 / sizeof(acc_t);  // 64 floats / 32 doubles
   parallel_rows(rowptr, num_rows, [&](int64_t r0, int64_t r1) {
 #ifdef PYG_RECSYS_AVX2
     if constexpr (std::is_same_v<acc_t, float>) {
-      if (spmm_float_avx2<st_t, index_t>(rowptr, col, value, cur, r0, r1, F,
-                                         nxt, out, alpha))
+      if (spmm_float_avx2<st_t, dst_t, index_t>(rowptr, col, value, cur, r0,
+                                                r1, F, dst, scale, base, beta))
         return;
     }
 #endif
-    spmm_range<acc_t, st_t, index_t, B>(rowptr, col, value, cur, r0, r1, F,
-                                        nxt, out, alpha);
+    spmm_range<acc_t, st_t, dst_t, index_t, B>(rowptr, col, value, cur, r0,
+                                               r1, F, dst, scale, base, beta);
   });
 }
 
@@ -258,31 +265,57 @@ at::Tensor spmm_csr_cpu(const at::Tensor& rowptr_, const at::Tensor& col_,
   if (value_.has_value()) value = value_->contiguous();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "spmm_csr_cpu", [&] {
     AT_DISPATCH_INDEX_TYPES(col.scalar_type(), "spmm_csr_cpu_index", [&] {
-      spmm_rows<scalar_t, scalar_t, index_t>(
+      spmm_rows<scalar_t, scalar_t, scalar_t, index_t>(
           rowptr.data_ptr<int64_t>(), col.data_ptr<index_t>(),
           value ? value->data_ptr<scalar_t>() : nullptr,
-          x.data_ptr<scalar_t>(), num_rows, F, out.data_ptr<scalar_t>(),
-          nullptr, scalar_t(0));
+          x.data_ptr<scalar_t>(), num_rows, F, out.data_ptr<scalar_t>());
     });
   });
   return out;
 }
 
-// The layers of sum_k alpha_k A^k x with layer rows stored as st_t.
+// sum_k alpha_k A^k x, k = 0..K, by Horner's rule:
+//   y_0 = x,  y_1 = alpha_K A y_0 + alpha_{K-1} x,
+//   y_k = A y_{k-1} + alpha_{K-k} x,  out = y_K.
+// Each step gathers y_{k-1} (stored as st_t), reads x once in order and
+// writes each row of y_k once: two sequential streams a layer, where adding
+// alpha_k A^k x into out needs three (write A^k x, read and write out).
+// The inner terms live in one scratch table and in out itself (an st_t is
+// never wider than acc_t), alternating so that y_{K-1} is in scratch: the
+// only temporary is one [N, F] table of st_t, for any K. In float storage
+// y_0 is x itself; in bfloat16 storage it is x rounded into its slot.
 template <typename acc_t, typename st_t, typename index_t>
 void light_layers(const int64_t* rowptr, const index_t* col,
-                  const acc_t* value, const st_t* x, int64_t num_rows,
-                  int64_t F, at::ArrayRef<double> alpha, st_t* buf0,
-                  st_t* buf1, acc_t* out) {
-  const int64_t layers = static_cast<int64_t>(alpha.size()) - 1;
-  st_t* bufs[2] = {buf0, buf1};
-  const st_t* cur = x;
-  for (int64_t k = 1; k <= layers; ++k) {
-    // The last layer only accumulates into out.
-    st_t* nxt = k < layers ? bufs[k % 2] : nullptr;
-    spmm_rows<acc_t, st_t, index_t>(rowptr, col, value, cur, num_rows, F, nxt,
-                                    out, static_cast<acc_t>(alpha[k]));
-    cur = nxt;
+                  const acc_t* value, const at::Tensor& x,
+                  at::ArrayRef<double> alpha, st_t* scratch, at::Tensor& out) {
+  const int64_t K = static_cast<int64_t>(alpha.size()) - 1;
+  const int64_t N = x.size(0), F = x.size(1);
+  const acc_t* px = x.data_ptr<acc_t>();
+  acc_t* po = out.data_ptr<acc_t>();
+  const auto slot = [&](int64_t j) {
+    return (K - 1 - j) % 2 == 0 ? scratch : reinterpret_cast<st_t*>(po);
+  };
+  const st_t* cur;
+  if constexpr (std::is_same_v<st_t, acc_t>) {
+    cur = px;
+  } else {
+    st_t* x0 = slot(0);
+    at::from_blob(x0, {N, F}, x.options().dtype(c10::CppTypeToScalarType<
+                                  st_t>::value)).copy_(x);  // rounds once
+    cur = x0;
+  }
+  for (int64_t k = 1; k <= K; ++k) {
+    const acc_t scale = k == 1 ? static_cast<acc_t>(alpha[K]) : acc_t(1);
+    const acc_t beta = static_cast<acc_t>(alpha[K - k]);
+    if (k < K) {
+      st_t* dst = slot(k);
+      spmm_rows<acc_t, st_t, st_t, index_t>(rowptr, col, value, cur, N, F,
+                                            dst, scale, px, beta);
+      cur = dst;
+    } else {
+      spmm_rows<acc_t, st_t, acc_t, index_t>(rowptr, col, value, cur, N, F,
+                                             po, scale, px, beta);
+    }
   }
 }
 
@@ -306,34 +339,27 @@ at::Tensor light_propagate_csr_cpu(const at::Tensor& rowptr_,
               "must be square with one row per input row");
   const int64_t F = x.size(1);
   const int64_t layers = static_cast<int64_t>(alpha.size()) - 1;
-  auto out = x.mul(alpha[0]);
-  if (layers == 0 || num_rows == 0 || F == 0) return out;
+  if (layers == 0 || num_rows == 0 || F == 0) return x.mul(alpha[0]);
   c10::optional<at::Tensor> value;
   if (value_.has_value()) value = value_->contiguous();
-  // Two ping-pong buffers: O(N F) memory for any number of layers.
-  const auto st = bf16_storage ? x.options().dtype(at::kBFloat16) : x.options();
-  at::Tensor bufs[2] = {at::empty_like(x, st),
-                        layers > 1 ? at::empty_like(x, st) : at::Tensor()};
+  auto out = at::empty_like(x);
   AT_DISPATCH_INDEX_TYPES(col.scalar_type(), "light_propagate_idx", [&] {
     const int64_t* rp = rowptr.data_ptr<int64_t>();
     const index_t* c = col.data_ptr<index_t>();
     if (bf16_storage) {
-      const at::Tensor xs = x.to(at::kBFloat16);  // layer 0, rounded once
+      auto scratch = at::empty_like(x, x.options().dtype(at::kBFloat16));
       using bf16 = c10::BFloat16;
       light_layers<float, bf16, index_t>(
-          rp, c, value ? value->data_ptr<float>() : nullptr,
-          xs.data_ptr<bf16>(), num_rows, F, alpha, bufs[0].data_ptr<bf16>(),
-          layers > 1 ? bufs[1].data_ptr<bf16>() : nullptr,
-          out.data_ptr<float>());
+          rp, c, value ? value->data_ptr<float>() : nullptr, x, alpha,
+          scratch.data_ptr<bf16>(), out);
       return;
     }
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "light_propagate_csr_cpu", [&] {
+      // float storage gathers y_0 = x in place: scratch from K = 2 on.
+      auto scratch = layers > 1 ? at::empty_like(x) : at::Tensor();
       light_layers<scalar_t, scalar_t, index_t>(
-          rp, c, value ? value->data_ptr<scalar_t>() : nullptr,
-          x.data_ptr<scalar_t>(), num_rows, F, alpha,
-          bufs[0].data_ptr<scalar_t>(),
-          layers > 1 ? bufs[1].data_ptr<scalar_t>() : nullptr,
-          out.data_ptr<scalar_t>());
+          rp, c, value ? value->data_ptr<scalar_t>() : nullptr, x, alpha,
+          layers > 1 ? scratch.data_ptr<scalar_t>() : nullptr, out);
     });
   });
   return out;
