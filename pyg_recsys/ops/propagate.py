@@ -85,9 +85,13 @@ def light_propagate(adj, x: Tensor, num_layers: int,
             :math:`\alpha_0..\alpha_K`; a scalar is used for every layer.
             (default: :obj:`1 / (K + 1)`)
         storage_dtype (torch.dtype, optional): :obj:`torch.bfloat16` keeps
-            the rows that every step gathers (:math:`\mathbf{X}` and
-            :math:`\mathbf{A}^k \mathbf{X}`, :math:`k < K`) in bfloat16,
-            halving the bytes moved, while sums stay float32; the result then
+            the rows that every step gathers in bfloat16, halving the bytes
+            moved, while sums stay float32. The sum is evaluated by Horner's
+            rule, :math:`\mathbf{Y} \leftarrow \mathbf{A}\mathbf{Y} +
+            \alpha_k \mathbf{X}` from :math:`\mathbf{Y} = \alpha_K
+            \mathbf{X}`, so the rounded rows are :math:`\mathbf{X}` and the
+            inner Horner terms (the :math:`\alpha_k \mathbf{X}` added stay
+            float32); the result then
             carries a relative error of about :math:`2^{-9}` per step (the
             gradient likewise). Float32 :obj:`x` only; on CPU it runs in the
             compiled kernel, elsewhere it is emulated by rounding.
