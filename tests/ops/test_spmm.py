@@ -87,11 +87,11 @@ def test_spmm_edge_cases(ext):
     torch.testing.assert_close(spmm(dense.to_sparse_csr(), x), dense @ x)
 
 
-
 @pytest.mark.parametrize('width', [16, 64])
 def test_hub_rows_longer_than_the_prefetch_distance(width, ext):
     # The kernels prefetch up to 128 entries ahead across row boundaries:
-    # two hubs of degree n - 1 among sparse rows, float32, against float64.
+    # two hub rows with every column stored, among sparse rows, float32,
+    # against float64.
     n = 600
     dense = random_sparse(n, n, density=0.01, seed=21)
     dense[[0, 300]] = 0.01
@@ -106,6 +106,7 @@ def test_hub_rows_longer_than_the_prefetch_distance(width, ext):
                                rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(light_propagate(adj, x.float(), 3, alpha),
                                expected.float(), rtol=1e-4, atol=1e-4)
+
 
 def test_spmm_bad_input(ext):
     adj = random_sparse(3, 4).to_sparse_csr()
