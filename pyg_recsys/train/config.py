@@ -145,8 +145,8 @@ RECIPES: Dict[Tuple[str, str], Dict[str, Recipe]] = {
                          'epochs': 1350, 'eval_every': 20, 'patience': 0,
                          'select': 'last', 'monitor': 'ndcg@20'},
                         'as the Gowalla paper recipe with twice the L2 '
-                        '(2e-4) and batch 32768 over 1350 epochs (44-47 min '
-                        'at 2.0-2.1 s an epoch on 2 threads: a step '
+                        '(2e-4) and batch 32768 over 1350 epochs (39 min '
+                        'at 1.75 s an epoch on 2 threads: a step '
                         'propagates the whole graph whatever the batch, so '
                         'doubling the batch doubles the epochs per hour); '
                         'R@20 0.0653 / N@20 0.0535, where the L2 of 1e-4 '
