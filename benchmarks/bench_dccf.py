@@ -123,15 +123,15 @@ def main():
     torch.manual_seed(0)
     lgn = build_model('lightgcn', graph, **recipe.model_kwargs)
     adj = graph.norm_adj()
+    U = graph.num_users  # the sampler draws item ids; models take node ids
     sampler = BPRSampler(graph, cfg.sampler, cfg.num_negatives, seed=0)
     opt = torch.optim.Adam(lgn.parameters(), lr=cfg.lr)
     hard = {'hard_negatives': True} if cfg.negative_sampling == 'dns' else {}
 
     def lgn_step(users, pos, neg):
         opt.zero_grad(set_to_none=True)
-        loss, _ = lgn.recommendation_loss(adj, users, pos, neg,
-                                          cfg.lambda_reg, cfg.reg_scaling,
-                                          **hard)
+        loss, _ = lgn.training_loss(adj, users, pos + U, neg + U,
+                                    cfg.lambda_reg, cfg.reg_scaling, **hard)
         loss.backward()
         opt.step()
         return float(loss)
@@ -155,8 +155,8 @@ def main():
 
     def dccf_step(users, pos, neg):
         opt.zero_grad(set_to_none=True)
-        loss, _ = dccf.recommendation_loss(adj, users, pos, neg,
-                                           cfg.lambda_reg, cfg.reg_scaling)
+        loss, _ = dccf.training_loss(adj, users, pos + U, neg + U,
+                                     cfg.lambda_reg, cfg.reg_scaling)
         loss.backward()
         opt.step()
         return float(loss)

@@ -70,7 +70,8 @@ def fit_generators(graph, args):
 
 def run(graph, model_name, generators, seed, budget, args):
     torch.manual_seed(seed)
-    base = LightGCN(graph.num_users, graph.num_items, embedding_dim=64,
+    base = LightGCN(num_users=graph.num_users, num_items=graph.num_items,
+                    embedding_dim=64,
                     num_layers=3)
     steps = -(-graph.train.size(1) // budget['batch_size'])
     model = base if model_name == 'lightgcn' else BayesianRecommender(

@@ -3,7 +3,7 @@
     python benchmarks/profile_step.py --dataset yelp2018
     python benchmarks/profile_step.py --dataset gowalla --batch-sizes 16384 --profile
 
-Times ``recommendation_loss`` (propagation, batch gathers, BPR and L2),
+Times ``training_loss`` (propagation, batch gathers, BPR and L2),
 ``backward`` and the Adam step of the ``paper`` recipe's model (d = 64, 3
 layers, bf16 storage) at each batch size, all in one run (median of
 ``--repeat`` steps after a warm-up), and the propagation alone (forward +
@@ -37,7 +37,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     graph = load_dataset(args.dataset, root=require_dataset(args.dataset))
     adj = graph.norm_adj()
-    model = LightGCN(graph.num_users, graph.num_items, 64, 3,
+    model = LightGCN(num_users=graph.num_users, num_items=graph.num_items,
+                     embedding_dim=64, num_layers=3,
                      storage_dtype=torch.bfloat16)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     sampler = BPRSampler(graph)
@@ -46,7 +47,8 @@ def main() -> None:
     def step(users, pos, neg):
         t0 = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        loss, _ = model.recommendation_loss(adj, users, pos, neg)
+        loss, _ = model.training_loss(adj, users, pos + graph.num_users,
+                                      neg + graph.num_users)
         t1 = time.perf_counter()
         loss.backward()
         t2 = time.perf_counter()

@@ -1,6 +1,14 @@
-r"""The :obj:`pyg-recsys` command: train, evaluate and recommend."""
+r"""The :obj:`pyg-recsys` command: train, evaluate, recommend, export.
+
+Every option is checked before any data is read or any training starts;
+errors name the option. Checkpoints carry the graph (with the raw-id
+vocabulary) and the model's description, so :obj:`evaluate`,
+:obj:`recommend` and :obj:`export` need nothing but the checkpoint.
+"""
 import argparse
 import json
+import math
+import os
 import sys
 import time
 from typing import Dict, List, Optional
@@ -8,30 +16,112 @@ from typing import Dict, List, Optional
 import torch
 
 from pyg_recsys import __version__
-from pyg_recsys.train.config import MODELS
+
+# Model options of the command line and the models that take them.
+_DIM_MODELS = ('lightgcn', 'dccf', 'mf', 'sheaf4rec', 'bayes-lightgcn')
+_LAYER_MODELS = ('lightgcn', 'dccf', 'sheaf4rec', 'bayes-lightgcn')
+
+
+def _number(kind, low: float, inclusive: bool, what: str):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {what}, got '{text}'") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected {what}, got '{text}'")
+        if value < low or (value == low and not inclusive):
+            raise argparse.ArgumentTypeError(f"expected {what}, got '{text}'")
+        return value
+    parse.__name__ = what  # argparse names the type in its messages
+    return parse
+
+
+positive_int = _number(int, 0, False, 'a positive integer')
+count = _number(int, 0, True, 'an integer >= 0')
+positive_float = _number(float, 0.0, False, 'a positive number')
+nonneg_float = _number(float, 0.0, True, 'a number >= 0')
 
 
 def _metrics_table(report: Dict, ks) -> str:
-    names = ['recall', 'ndcg', 'precision', 'hit', 'mrr', 'map', 'f1']
-    lines = []
-    header = f"{'split':<6} " + ' '.join(f'{n + "@" + str(k):>11}'
-                                         for k in ks for n in names[:2])
-    lines.append(header)
-    for split in ('valid', 'test'):
+    names = ['recall', 'ndcg']
+    lines = [f"{'split':<6} " + ' '.join(f'{n + "@" + str(k):>11}'
+                                         for k in ks for n in names)]
+    for split in ('train', 'valid', 'test'):
         if split in report:
             m = report[split]
             lines.append(f'{split:<6} ' + ' '.join(
-                f"{m[f'{n}@{k}']:>11.4f}" for k in ks for n in names[:2]))
+                f"{m[f'{n}@{k}']:>11.4f}" for k in ks for n in names))
     return '\n'.join(lines)
 
 
-def _load_graph(args):
+# ----------------------------------------------------------------------------
+def _data_spec(args) -> Dict:
+    r"""Where the data comes from, as stored in the checkpoint."""
+    if args.data is not None:
+        return {'path': os.path.abspath(args.data), 'user_col': args.user_col,
+                'item_col': args.item_col, 'rating_col': args.rating_col,
+                'min_rating': args.min_rating, 'time_col': args.time_col,
+                'sep': args.sep, 'split': args.split or 'random',
+                'data_seed': args.data_seed}
+    return {'dataset': args.dataset, 'root': args.root,
+            'split': args.split or '', 'data_seed': args.data_seed}
+
+
+def _check_data_args(args) -> None:
+    own = {'--user-col': args.user_col != 'user',
+           '--item-col': args.item_col != 'item',
+           '--rating-col': args.rating_col is not None,
+           '--min-rating': args.min_rating is not None,
+           '--time-col': args.time_col is not None,
+           '--sep': args.sep is not None}
+    if args.data is None:
+        given = [k for k, v in own.items() if v]
+        if given:
+            raise ValueError(f"{given[0]} describes a file given with "
+                             f"--data, not a named --dataset")
+        from pyg_recsys.data import list_datasets
+        if args.dataset.lower() not in list_datasets():
+            raise ValueError(f"--dataset: unknown data set '{args.dataset}' "
+                             f"(available: {', '.join(list_datasets())}; "
+                             f"or pass your own file with --data)")
+        return
+    if not os.path.exists(args.data):
+        raise FileNotFoundError(f"--data: no file or folder at "
+                                f"'{args.data}'")
+    if os.path.isdir(args.data):
+        given = [k for k, v in own.items() if v]
+        if given or args.split:
+            raise ValueError(f"--data {args.data} is a folder of "
+                             f"LightGCN-format files with its own split; "
+                             f"{(given or ['--split'])[0]} applies to a "
+                             f"table file")
+        return
+    from pyg_recsys.data.files import SPLITS
+    if args.split is not None and args.split not in SPLITS:
+        raise ValueError(f"--split must be one of {SPLITS} for --data, got "
+                         f"'{args.split}'")
+    if args.split == 'temporal' and args.time_col is None:
+        raise ValueError("--split temporal needs --time-col")
+    if args.min_rating is not None and args.rating_col is None:
+        raise ValueError("--min-rating needs --rating-col")
+
+
+def _load_graph(spec: Dict):
+    if 'path' in spec:
+        from pyg_recsys.data import load_interactions, load_lightgcn_folder
+        if os.path.isdir(spec['path']):
+            return load_lightgcn_folder(spec['path'])
+        return load_interactions(
+            spec['path'], user_col=spec['user_col'],
+            item_col=spec['item_col'], rating_col=spec['rating_col'],
+            min_rating=spec['min_rating'], time_col=spec['time_col'],
+            sep=spec['sep'], split=spec['split'], seed=spec['data_seed'])
     from pyg_recsys.data import load_dataset
-    kwargs = {}
-    if args.split:
-        kwargs['split'] = args.split
-    return load_dataset(args.dataset, root=args.root, seed=args.data_seed,
-                        **kwargs)
+    kwargs = {'split': spec['split']} if spec.get('split') else {}
+    return load_dataset(spec['dataset'], root=spec.get('root'),
+                        seed=spec.get('data_seed', 0), **kwargs)
 
 
 def _bayes_kwargs(args, model_kwargs: Dict, config, graph) -> None:
@@ -44,15 +134,9 @@ def _bayes_kwargs(args, model_kwargs: Dict, config, graph) -> None:
     gen = dict(model_kwargs.get('generator_kwargs') or {})
     options = {'epsilon': 'epsilon',
                'top_k': 'top_k' if name == 'node_copy' else 'user_top_k'}
-    peco_only = {'alpha': 'alpha', 'beta': 'beta', 'item_top_k': 'item_top_k'}
     if name == 'peco':
-        options.update(peco_only)
-    else:
-        given = [a for a in peco_only if getattr(args, a) is not None]
-        if given:
-            raise ValueError(f"--{given[0].replace('_', '-')} is a PECO "
-                             f"option (node copying takes --epsilon and "
-                             f"--top-k)")
+        options.update({'alpha': 'alpha', 'beta': 'beta',
+                        'item_top_k': 'item_top_k'})
     for arg, key in options.items():
         if getattr(args, arg) is not None:
             gen[key] = getattr(args, arg)
@@ -65,51 +149,90 @@ def _bayes_kwargs(args, model_kwargs: Dict, config, graph) -> None:
     model_kwargs['seed'] = config.seed
 
 
+def _check_model_args(args) -> None:
+    from pyg_recsys.nn.models import list_models
+    if args.model not in list_models():
+        raise ValueError(f"unknown model '{args.model}' (choose from "
+                         f"{', '.join(list_models())})")
+    for option, models in (('dim', _DIM_MODELS), ('layers', _LAYER_MODELS)):
+        if getattr(args, option) is not None and args.model not in models:
+            raise ValueError(f"--{option} does not apply to '{args.model}'")
+    bayes = ('generator', 'num_samples', 'resample_every', 'epsilon', 'top_k',
+             'alpha', 'beta', 'item_top_k')
+    given = [a for a in bayes if getattr(args, a) is not None]
+    if given and args.model != 'bayes-lightgcn':
+        raise ValueError(f"--{given[0].replace('_', '-')} is an option of "
+                         f"bayes-lightgcn")
+    if args.model == 'bayes-lightgcn':
+        peco_only = [a for a in ('alpha', 'beta', 'item_top_k')
+                     if getattr(args, a) is not None]
+        if peco_only and (args.generator or 'peco') != 'peco':
+            raise ValueError(f"--{peco_only[0].replace('_', '-')} is a PECO "
+                             f"option (node copying takes --epsilon and "
+                             f"--top-k)")
+
+
+_TRAIN_KEYS = ('epochs', 'batch_size', 'lr', 'lr_schedule', 'lambda_reg',
+               'reg_scaling', 'sampler', 'num_negatives', 'negative_sampling',
+               'eval_every', 'patience', 'monitor', 'select', 'seed',
+               'threads', 'device')
+
+
 def cmd_train(args) -> int:
     from pyg_recsys.train import TrainConfig, Trainer, build_model, get_recipe
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    recipe = get_recipe(args.model, args.dataset, args.recipe)
+    from pyg_recsys.train.config import resolve_device
+
+    # 1. Every option, before any data is read.
+    _check_model_args(args)
+    _check_data_args(args)
+    name = args.dataset if args.data is None else None
+    recipe = get_recipe(args.model, name, args.recipe)
     model_kwargs = dict(recipe.model_kwargs)
-    if args.dim is not None and args.model in ('lightgcn', 'dccf', 'mf',
-                                               'sheaf4rec', 'bayes-lightgcn'):
+    if args.dim is not None:
         model_kwargs['embedding_dim'] = args.dim
-    if args.layers is not None and args.model in ('lightgcn', 'dccf',
-                                                  'sheaf4rec',
-                                                  'bayes-lightgcn'):
+    if args.layers is not None:
         model_kwargs['num_layers'] = args.layers
     train_kwargs = dict(recipe.train)
-    for key in ('epochs', 'batch_size', 'lr', 'lr_schedule', 'lambda_reg',
-                'reg_scaling', 'sampler', 'num_negatives',
-                'negative_sampling', 'eval_every', 'patience', 'monitor', 'select',
-                'seed', 'threads'):
+    for key in _TRAIN_KEYS:
         value = getattr(args, key)
         if value is not None:
             train_kwargs[key] = value
     if args.ks:
-        train_kwargs['ks'] = tuple(int(k) for k in args.ks.split(','))
-    config = TrainConfig(**train_kwargs)
+        train_kwargs['ks'] = args.ks
+    try:
+        config = TrainConfig(**train_kwargs)
+    except ValueError as e:
+        raise ValueError(str(e).replace('TrainConfig: ', 'training option '))
+    resolve_device(config.device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    if args.resume and not args.out:
+        raise ValueError("--resume needs --out (the run's directory)")
 
-    graph = _load_graph(args)
+    # 2. Data and model (a bad model argument fails here, before training).
+    spec = _data_spec(args)
+    graph = _load_graph(spec)
     print(f'pyg-recsys {__version__}: {graph}', file=sys.stderr)
     if args.model == 'bayes-lightgcn':
         _bayes_kwargs(args, model_kwargs, config, graph)
     torch.manual_seed(config.seed)
     model = build_model(args.model, graph, **model_kwargs)
     meta = {'model': args.model, 'model_kwargs': model_kwargs,
-            'dataset': args.dataset, 'split': args.split or '',
-            'data_seed': args.data_seed, 'recipe': args.recipe,
-            'version': __version__}
+            'data': spec, 'recipe': args.recipe, 'version': __version__,
+            'dataset': graph.name}
     trainer = Trainer(model, graph, config, out_dir=args.out,
                       progress=not args.no_progress, meta=meta)
     if args.resume and trainer.resume():
         print(f'resumed from epoch {trainer.epoch}', file=sys.stderr)
+
+    # 3. Training.
     start = time.perf_counter()
     report = trainer.fit()
     wall = time.perf_counter() - start
-    print(f'\n{args.model} on {args.dataset}: {report["selection"]}, epoch '
+    print(f'\n{args.model} on {graph.name}: {report["selection"]}, epoch '
           f'{report["epoch"]} of {report["epochs_run"]}, '
-          f'{report["train_seconds"]:.1f} s training, {wall:.1f} s in all')
+          f'{report["train_seconds"]:.1f} s training, {wall:.1f} s in all '
+          f'({trainer.device})')
     print(_metrics_table(report, config.ks))
     if args.json:
         print(json.dumps(report))
@@ -118,29 +241,52 @@ def cmd_train(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------
 def _from_checkpoint(args):
+    r"""The trainer (graph, model, settings) a checkpoint describes."""
+    from pyg_recsys.data import InteractionGraph
     from pyg_recsys.train import TrainConfig, Trainer, build_model
     from pyg_recsys.train.checkpoint import load_checkpoint
+    from pyg_recsys.train.config import resolve_device
+    resolve_device(args.device)
     state = load_checkpoint(args.checkpoint)
+    if not isinstance(state, dict) or \
+            state.get('format') != 'pyg_recsys/checkpoint/1':
+        raise ValueError(f"'{args.checkpoint}' is not a pyg_recsys training "
+                         f"checkpoint")
     meta = state.get('meta', {})
     if 'model' not in meta:
-        raise ValueError(f"'{args.checkpoint}' lacks the model description")
-    for key, name in (('dataset', 'dataset'), ('split', 'split'),
-                      ('data_seed', 'data_seed')):
-        if getattr(args, name, None) in (None, '') and key in meta:
-            setattr(args, name, meta[key] if meta[key] != '' else None)
-    graph = _load_graph(args)
+        raise ValueError(f"'{args.checkpoint}' does not say which model it "
+                         f"holds: it was saved from a model that is not "
+                         f"registered by name (register it with "
+                         f"pyg_recsys.nn.models.register_model, or pass "
+                         f"meta={{'model': ..., 'model_kwargs': ...}} to the "
+                         f"Trainer)")
+    if state.get('graph') is not None:
+        graph = InteractionGraph.from_state_dict(state['graph'])
+    elif 'data' in meta or 'dataset' in meta:  # checkpoints before 0.2
+        spec = meta.get('data') or {
+            'dataset': meta['dataset'], 'split': meta.get('split', ''),
+            'data_seed': meta.get('data_seed', 0), 'root': None}
+        graph = _load_graph(spec)
+    else:
+        raise ValueError(f"'{args.checkpoint}' holds neither its graph nor "
+                         f"where its data came from")
     model = build_model(meta['model'], graph, **meta.get('model_kwargs', {}))
     model.load_state_dict(state['best_state'] or state['model'])
-    trainer = Trainer(model, graph, TrainConfig.from_dict(state['config']),
-                      progress=False, meta=meta)
+    config = TrainConfig.from_dict({**state['config'],
+                                    'device': args.device})
+    trainer = Trainer(model, graph, config, progress=False, meta=meta)
     return trainer, graph, model
 
 
 def cmd_evaluate(args) -> int:
     trainer, graph, _ = _from_checkpoint(args)
-    report = {split: trainer.evaluate(split) for split in args.splits
-              if getattr(graph, split) is not None}
+    missing = [s for s in args.splits if getattr(graph, s) is None]
+    if missing:
+        raise ValueError(f"--splits: the checkpoint's graph has no "
+                         f"'{missing[0]}' split")
+    report = {split: trainer.evaluate(split) for split in args.splits}
     print(_metrics_table(report, trainer.config.ks))
     if args.json:
         print(json.dumps(report))
@@ -148,12 +294,61 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_recommend(args) -> int:
+    trainer, graph, _ = _from_checkpoint(args)
+    raw = [u.strip() for u in args.users.split(',') if u.strip()]
+    if not raw:
+        raise ValueError("--users: give at least one user id")
+    users = graph.user_index(raw)
+    top = trainer.recommend(users, args.k)
+    out = {}
+    for r, items in zip(raw, top.tolist()):
+        out[r] = graph.raw_items([i for i in items if i >= 0])
+    if args.json:
+        print(json.dumps(out))
+    else:
+        for r, items in out.items():
+            print(f'{r}\t' + ' '.join(str(i) for i in items))
+    return 0
+
+
+def cmd_export(args) -> int:
+    import numpy as np
+    if args.format == 'parquet':
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise ValueError("--format parquet needs pyarrow (pip install "
+                             "pyarrow); --format npz needs nothing") from None
     trainer, graph, model = _from_checkpoint(args)
-    users = torch.tensor([int(u) for u in args.users.split(',')])
-    exclude = graph.csr('train')
-    top = model.recommend(users, args.k, adj=trainer.adj, exclude=exclude)
-    for u, items in zip(users.tolist(), top.tolist()):
-        print(f'{u}\t' + ' '.join(str(i) for i in items if i >= 0))
+    if not hasattr(model, 'get_embedding'):
+        raise ValueError(f"model '{trainer.meta['model']}' scores without "
+                         f"embeddings: there is nothing to export")
+    model.eval()
+    with torch.no_grad():
+        out = model.get_embedding(trainer.adj).float().cpu()
+    user_emb = out[:graph.num_users].numpy()
+    item_emb = out[graph.num_users:].numpy()
+    user_ids = graph.raw_users(torch.arange(graph.num_users))
+    item_ids = graph.raw_items(torch.arange(graph.num_items))
+    os.makedirs(args.out, exist_ok=True)
+    written = []
+    if args.format == 'npz':
+        path = os.path.join(args.out, 'embeddings.npz')
+        np.savez(path, user_ids=np.asarray(user_ids), user_emb=user_emb,
+                 item_ids=np.asarray(item_ids), item_emb=item_emb)
+        written.append(path)
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        for what, ids, emb in (('users', user_ids, user_emb),
+                               ('items', item_ids, item_emb)):
+            path = os.path.join(args.out, f'{what}.parquet')
+            column = pa.FixedSizeListArray.from_arrays(
+                pa.array(emb.reshape(-1)), emb.shape[1])
+            pq.write_table(pa.table({'id': ids, 'embedding': column}), path)
+            written.append(path)
+    print(f'{graph.num_users} users and {graph.num_items} items, '
+          f'{user_emb.shape[1]} dimensions: ' + ', '.join(written))
     return 0
 
 
@@ -164,6 +359,27 @@ def cmd_datasets(args) -> int:
     return 0
 
 
+def cmd_models(args) -> int:
+    from pyg_recsys.nn.models import list_models
+    for name in list_models():
+        print(name)
+    return 0
+
+
+# ----------------------------------------------------------------------------
+def _ks(text: str):
+    try:
+        ks = tuple(int(k) for k in text.split(','))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive integers, got '{text}'"
+        ) from None
+    if not ks or min(ks) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive integers, got '{text}'")
+    return ks
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog='pyg-recsys',
@@ -171,58 +387,79 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--version', action='version', version=__version__)
     sub = p.add_subparsers(dest='command', required=True)
 
-    def data_args(q, required=True):
-        q.add_argument('--dataset', required=required,
-                       help='data set name (see `pyg-recsys datasets`)')
-        q.add_argument('--root', default=None,
-                       help='directory holding <dataset>/ (default: '
-                       '$PYG_RECSYS_DATA, else the cache directory)')
-        q.add_argument('--split', default=None,
-                       help='split protocol for data sets without a fixed '
-                       'split: random (default), temporal, loo')
-        q.add_argument('--data-seed', type=int, default=0,
-                       help='seed of the data split (default 0)')
+    def device_arg(q):
+        q.add_argument('--device', default='auto',
+                       help="auto (CUDA if available), cpu, cuda or cuda:N "
+                       "(default: auto)")
 
     t = sub.add_parser('train', help='train a model and report its metrics')
-    t.add_argument('model', choices=list(MODELS))
-    data_args(t)
+    t.add_argument('model', help='a registered model (see `pyg-recsys '
+                   'models`): lightgcn, dccf, sheaf4rec, gte, '
+                   'bayes-lightgcn, mf, mostpop')
+    src = t.add_mutually_exclusive_group(required=True)
+    src.add_argument('--dataset', help='a named data set (see `pyg-recsys '
+                     'datasets`)')
+    src.add_argument('--data', help='your own data: a CSV/TSV file with a '
+                     'header, or a folder with LightGCN-format train.txt and '
+                     'test.txt')
+    t.add_argument('--root', default=None,
+                   help='directory holding <dataset>/ (default: '
+                   '$PYG_RECSYS_DATA, else the cache directory)')
+    t.add_argument('--user-col', default='user',
+                   help="--data: the user column (default: user)")
+    t.add_argument('--item-col', default='item',
+                   help="--data: the item column (default: item)")
+    t.add_argument('--rating-col', help='--data: a rating column')
+    t.add_argument('--min-rating', type=float,
+                   help='--data: keep rows rated at least this')
+    t.add_argument('--time-col', help='--data: a numeric time column')
+    t.add_argument('--sep', help="--data: the delimiter (default: tab for "
+                   ".tsv, else comma)")
+    t.add_argument('--split', default=None,
+                   help='split protocol: random (default), temporal, loo')
+    t.add_argument('--data-seed', type=int, default=0,
+                   help='seed of the data split (default 0)')
     t.add_argument('--recipe', default='default')
-    t.add_argument('--epochs', type=int)
-    t.add_argument('--batch-size', type=int)
-    t.add_argument('--lr', type=float)
+    t.add_argument('--epochs', type=positive_int)
+    t.add_argument('--batch-size', type=positive_int)
+    t.add_argument('--lr', type=positive_float)
     t.add_argument('--lr-schedule', dest='lr_schedule',
                    choices=['constant', 'cosine'])
-    t.add_argument('--lambda-reg', type=float)
+    t.add_argument('--lambda-reg', type=nonneg_float)
     t.add_argument('--reg-scaling', choices=['lightgcn', 'dccf', 'pyg'])
     t.add_argument('--sampler', choices=['per_user', 'per_interaction'])
-    t.add_argument('--num-negatives', type=int,
+    t.add_argument('--num-negatives', type=positive_int,
                    help='negatives (or, with dns, candidates) per positive')
     t.add_argument('--negative-sampling', choices=['uniform', 'dns'])
-    t.add_argument('--dim', type=int, help='embedding size')
-    t.add_argument('--layers', type=int, help='propagation layers')
+    t.add_argument('--dim', type=positive_int, help='embedding size')
+    t.add_argument('--layers', type=count, help='propagation layers')
     b = t.add_argument_group('bayes-lightgcn (sampled graphs)')
     b.add_argument('--generator', choices=['node_copy', 'peco'],
                    help='graph generator (default: the recipe\'s, peco)')
-    b.add_argument('--num-samples', type=int,
+    b.add_argument('--num-samples', type=positive_int,
                    help='sampled graphs averaged at inference')
-    b.add_argument('--resample-every', type=int,
+    b.add_argument('--resample-every', type=positive_int,
                    help='optimiser steps per sampled training graph '
                    '(default: one epoch)')
-    b.add_argument('--epsilon', type=float,
+    b.add_argument('--epsilon', type=nonneg_float,
                    help="probability that a user's items are replaced")
-    b.add_argument('--top-k', type=int, help='similar users per user')
-    b.add_argument('--alpha', type=float,
+    b.add_argument('--top-k', type=positive_int,
+                   help='similar users per user')
+    b.add_argument('--alpha', type=nonneg_float,
                    help='PECO: weight of item concurrence')
     b.add_argument('--beta', type=float, help='PECO: item-degree exponent')
-    b.add_argument('--item-top-k', type=int,
+    b.add_argument('--item-top-k', type=positive_int,
                    help='PECO: co-occurring items per item')
-    t.add_argument('--eval-every', type=int)
-    t.add_argument('--patience', type=int)
+    t.add_argument('--eval-every', type=positive_int)
+    t.add_argument('--patience', type=count)
     t.add_argument('--monitor', help="e.g. 'ndcg@10'")
     t.add_argument('--select', choices=['valid', 'last', 'test'])
-    t.add_argument('--ks', help="cut-offs, e.g. '10,20'")
+    t.add_argument('--ks', type=_ks, help="cut-offs, e.g. '10,20'")
     t.add_argument('--seed', type=int)
-    t.add_argument('--threads', type=int)
+    t.add_argument('--threads', type=positive_int)
+    t.add_argument('--device', default=None,
+                   help="auto (CUDA if available; the default), cpu, cuda or "
+                   "cuda:N")
     t.add_argument('--out', help='directory for checkpoint, log and curve')
     t.add_argument('--resume', action='store_true',
                    help='continue from OUT/checkpoint.pt if present')
@@ -233,20 +470,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser('evaluate', help='evaluate a checkpoint')
     e.add_argument('--checkpoint', required=True)
-    data_args(e, required=False)
-    e.add_argument('--splits', nargs='+', default=['valid', 'test'])
+    e.add_argument('--splits', nargs='+', default=['valid', 'test'],
+                   choices=['train', 'valid', 'test'])
+    device_arg(e)
     e.add_argument('--json', action='store_true')
     e.set_defaults(func=cmd_evaluate)
 
-    r = sub.add_parser('recommend', help='top-k items for some users')
+    r = sub.add_parser('recommend', help='top-k items for some users, in '
+                       'raw ids')
     r.add_argument('--checkpoint', required=True)
-    data_args(r, required=False)
-    r.add_argument('--users', required=True, help="comma-separated user ids")
-    r.add_argument('-k', '--k', type=int, default=10)
+    r.add_argument('--users', required=True,
+                   help="comma-separated raw user ids")
+    r.add_argument('-k', '--k', type=positive_int, default=10)
+    device_arg(r)
+    r.add_argument('--json', action='store_true')
     r.set_defaults(func=cmd_recommend)
 
-    d = sub.add_parser('datasets', help='list the known data sets')
+    x = sub.add_parser('export', help='write user and item embeddings with '
+                       'their raw ids')
+    x.add_argument('--checkpoint', required=True)
+    x.add_argument('--out', required=True, help='output directory')
+    x.add_argument('--format', choices=['npz', 'parquet'], default='npz',
+                   help='npz (NumPy: embeddings.npz) or parquet (users.parquet'
+                   ' and items.parquet; needs pyarrow)')
+    device_arg(x)
+    x.set_defaults(func=cmd_export)
+
+    d = sub.add_parser('datasets', help='list the named data sets')
     d.set_defaults(func=cmd_datasets)
+    m = sub.add_parser('models', help='list the registered models')
+    m.set_defaults(func=cmd_models)
     return p
 
 
@@ -254,7 +507,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
+    except FloatingPointError as e:
+        print(f'pyg-recsys: training diverged: {e}; the last checkpoint '
+              f'(if --out was given) is kept', file=sys.stderr)
+        return 1
+    except (ValueError, TypeError, FileNotFoundError) as e:
         print(f'pyg-recsys: error: {e}', file=sys.stderr)
         return 2
 

@@ -1,8 +1,29 @@
+import csv
 import json
+import random
 
+import numpy as np
 import pytest
+import torch
 
 from pyg_recsys.cli import main
+
+
+def write_csv(path, num_users=50, num_items=30, per_user=10, seed=0):
+    r"""Interactions with string ids (and an int-looking one), ratings and
+    times; returns the (user, item) pairs written."""
+    rng = random.Random(seed)
+    users = [f'u-{k:03d}' for k in range(num_users - 1)] + ['007']
+    items = [f'item {chr(97 + k % 26)}{k}' for k in range(num_items)]
+    rows = []
+    for u in users:
+        for it in rng.sample(items, per_user):
+            rows.append((u, it, rng.randint(1, 5), rng.randint(0, 10**6)))
+    with open(path, 'w', newline='') as f:
+        w = csv.writer(f)
+        w.writerow(['visitor', 'product', 'stars', 'when'])
+        w.writerows(rows)
+    return rows
 
 
 @pytest.mark.dataset
@@ -21,29 +42,172 @@ def test_train_evaluate_recommend(shared_data, tmp_path, capsys):
     assert (out / 'checkpoint.pt').exists() and (out / 'curve.png').exists()
 
     assert main(['evaluate', '--checkpoint', str(out / 'checkpoint.pt'),
-                 '--root', str(shared_data), '--json']) == 0
+                 '--json']) == 0
     again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert again['test'] == pytest.approx(report['test'])
 
     assert main(['recommend', '--checkpoint', str(out / 'checkpoint.pt'),
-                 '--root', str(shared_data), '--users', '0,5', '-k',
-                 '5']) == 0
+                 '--users', '1,6', '-k', '5']) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert [len(x.split('\t')[1].split()) for x in lines] == [5, 5]
 
-    # Resume continues from the checkpoint instead of starting over.
+    # Resume refuses other settings instead of starting over.
     assert main(args[:args.index('--epochs') + 1] + ['6'] +
                 args[args.index('--epochs') + 2:] + ['--resume']) == 2
     assert 'differ' in capsys.readouterr().err
 
 
+def test_own_csv_end_to_end(tmp_path, capsys):
+    path = tmp_path / 'clicks.csv'
+    rows = write_csv(path)
+    run = tmp_path / 'run'
+    assert main(['train', 'lightgcn', '--data', str(path), '--user-col',
+                 'visitor', '--item-col', 'product', '--rating-col', 'stars',
+                 '--min-rating', '2', '--time-col', 'when', '--split',
+                 'temporal', '--epochs', '3', '--eval-every', '1', '--dim',
+                 '8', '--out', str(run), '--no-progress', '--json',
+                 '--device', 'cpu']) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert 0 <= report['test']['recall@20'] <= 1
+    ckpt = str(run / 'checkpoint.pt')
+
+    # The checkpoint alone evaluates to the same numbers (no data options).
+    assert main(['evaluate', '--checkpoint', ckpt, '--json']) == 0
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert again['test'] == pytest.approx(report['test'])
+
+    # Raw ids in, raw ids out, never an item the user has rated >= 2.
+    assert main(['recommend', '--checkpoint', ckpt, '--users', 'u-004,007',
+                 '-k', '4', '--json']) == 0
+    recs = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    items = {r[1] for r in rows}
+    for user in ('u-004', '007'):
+        assert len(recs[user]) == 4 and set(recs[user]) <= items
+        seen = {r[1] for r in rows if r[0] == user and r[2] >= 2}
+        assert not seen & set(recs[user])
+    assert main(['recommend', '--checkpoint', ckpt, '--users', 'nobody']) \
+        == 2
+    assert "unknown user id 'nobody'" in capsys.readouterr().err
+
+    # Export: every user and item once, with its raw id, and the vectors
+    # score as the model does.
+    assert main(['export', '--checkpoint', ckpt, '--out',
+                 str(tmp_path / 'emb')]) == 0
+    capsys.readouterr()
+    emb = np.load(tmp_path / 'emb' / 'embeddings.npz')
+    kept = [r for r in rows if r[2] >= 2]
+    assert sorted(emb['user_ids'].tolist()) == sorted({r[0] for r in kept})
+    assert sorted(emb['item_ids'].tolist()) == sorted({r[1] for r in kept})
+    assert emb['user_emb'].shape == (len(emb['user_ids']), 8)
+    u = emb['user_ids'].tolist().index('u-004')
+    scores = emb['user_emb'][u] @ emb['item_emb'].T
+    ranked = [emb['item_ids'][i] for i in np.argsort(-scores, kind='stable')]
+    seen = {r[1] for r in kept if r[0] == 'u-004'}
+    assert [i for i in ranked if i not in seen][:4] == recs['u-004']
+
+
+def test_checkpoint_saved_from_python_runs_in_the_cli(tmp_path, capsys):
+    from pyg_recsys.data import load_interactions
+    from pyg_recsys.nn.models import LightGCN
+    from pyg_recsys.train import TrainConfig, Trainer
+    path = tmp_path / 'clicks.csv'
+    write_csv(path)
+    graph = load_interactions(str(path), user_col='visitor',
+                              item_col='product')
+    model = LightGCN(num_users=graph.num_users, num_items=graph.num_items,
+                     embedding_dim=4, num_layers=1)
+    trainer = Trainer(model, graph, TrainConfig(epochs=2, eval_every=1),
+                      out_dir=str(tmp_path / 'py'), progress=False)
+    report = trainer.fit()
+    assert main(['evaluate', '--checkpoint',
+                 str(tmp_path / 'py' / 'checkpoint.pt'), '--json']) == 0
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert again['test'] == pytest.approx(report['test'])
+
+
+def test_lightgcn_folder(tmp_path, capsys):
+    folder = tmp_path / 'mine'
+    folder.mkdir()
+    (folder / 'train.txt').write_text('0 0 1 2\n1 1 3\n2 0 4\n3 2 3 4\n')
+    (folder / 'test.txt').write_text('0 3\n1 4\n2 2\n3 0\n')
+    assert main(['train', 'mf', '--data', str(folder), '--epochs', '2',
+                 '--eval-every', '1', '--dim', '4', '--no-progress',
+                 '--ks', '2', '--monitor', 'recall@2', '--json']) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(report['test']) >= {'recall@2', 'ndcg@2'}
+
+
+@pytest.mark.parametrize('extra, message', [
+    (['--monitor', 'foo@10'], "monitor 'foo@10'"),
+    (['--monitor', 'ndcg@50'], 'k in ks'),
+    (['--dim', '0'], None),  # argparse: --dim: expected a positive integer
+    (['--lr', 'nan'], None),
+    (['--epochs', '-3'], None),
+    (['--device', 'tpu'], "device must be"),
+    (['--layers', '2', '--split', 'sideways'], "--split must be one of"),
+    (['--split', 'temporal'], '--split temporal needs --time-col'),
+    (['--min-rating', '3'], '--min-rating needs --rating-col'),
+    (['--user-col', 'nope'], "no column 'nope' for the users"),
+    (['--epsilon', '0.1'], '--epsilon is an option of bayes-lightgcn'),
+    (['--recipe', 'fancy'], "no recipe 'fancy'"),
+])
+def test_bad_train_options_fail_before_training(tmp_path, capsys, extra,
+                                                message):
+    path = tmp_path / 'clicks.csv'
+    write_csv(path)
+    args = ['train', 'lightgcn', '--data', str(path), '--user-col',
+            'visitor', '--item-col', 'product', '--epochs', '1',
+            '--no-progress', '--out', str(tmp_path / 'run')]
+    if '--user-col' in extra:
+        args = args[:4] + args[6:]
+    if message is None:
+        with pytest.raises(SystemExit) as e:
+            main(args + extra)
+        assert e.value.code == 2
+        assert extra[0] in capsys.readouterr().err
+    else:
+        assert main(args + extra) == 2
+        err = capsys.readouterr().err
+        assert message in err, err
+    assert not (tmp_path / 'run').exists()  # no training started
+
+
 def test_cli_errors(tmp_path, capsys):
     assert main(['train', 'mf', '--dataset', 'nope']) == 2
     assert 'unknown data set' in capsys.readouterr().err
+    assert main(['train', 'nope', '--dataset', 'ml-100k']) == 2
+    assert "unknown model 'nope'" in capsys.readouterr().err
     assert main(['train', 'mf', '--dataset', 'gowalla', '--root',
                  str(tmp_path)]) == 2
     assert 'gowalla' in capsys.readouterr().err
+    assert main(['train', 'mf', '--data', str(tmp_path / 'x.csv')]) == 2
+    assert 'no file or folder' in capsys.readouterr().err
     assert main(['evaluate', '--checkpoint', str(tmp_path / 'x.pt')]) == 2
     assert 'no checkpoint' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(['evaluate', '--checkpoint', 'x.pt', '--splits', 'nope'])
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
+    torch.save({'anything': 1}, tmp_path / 'other.pt')
+    assert main(['evaluate', '--checkpoint', str(tmp_path / 'other.pt')]) \
+        == 2
+    assert 'not a pyg_recsys training checkpoint' in capsys.readouterr().err
     assert main(['datasets']) == 0
     assert 'ml-100k' in capsys.readouterr().out
+    assert main(['models']) == 0
+    assert 'lightgcn' in capsys.readouterr().out.split()
+
+
+def test_divergence_is_reported(tmp_path, capsys, monkeypatch):
+    path = tmp_path / 'clicks.csv'
+    write_csv(path)
+    from pyg_recsys.nn.models import LightGCN
+
+    def nan_loss(self, *args, **kwargs):
+        return torch.tensor(float('nan'), requires_grad=True), {}
+
+    monkeypatch.setattr(LightGCN, 'training_loss', nan_loss)
+    assert main(['train', 'lightgcn', '--data', str(path), '--user-col',
+                 'visitor', '--item-col', 'product', '--epochs', '2',
+                 '--no-progress']) == 1
+    err = capsys.readouterr().err
+    assert 'training diverged' in err and 'epoch 1' in err

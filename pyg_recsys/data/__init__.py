@@ -7,6 +7,7 @@ from pyg_recsys.data.datasets import (
     load_dataset,
     register_dataset,
 )
+from pyg_recsys.data.files import load_interactions, load_lightgcn_folder
 from pyg_recsys.data.graph import InteractionGraph, normalized_adjacency
 from pyg_recsys.data.graph_generators import (
     PECO,
@@ -39,6 +40,8 @@ __all__ = [
     'temporal_split',
     'leave_one_out',
     'load_dataset',
+    'load_interactions',
+    'load_lightgcn_folder',
     'register_dataset',
     'list_datasets',
     'get_data_root',

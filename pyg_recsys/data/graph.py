@@ -1,11 +1,11 @@
 r"""The user-item interaction graph and its splits."""
 import warnings
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
-from pyg_recsys.ops.csr import mark_symmetric
+from pyg_recsys.ops.csr import mark_normalized, mark_symmetric
 
 SPLITS = ('train', 'valid', 'test')
 
@@ -87,7 +87,7 @@ def normalized_adjacency(pairs: Tensor, num_users: int, num_items: int,
                                       check_invariants=False)
     if device is not None:
         adj = adj.to(device)
-    return mark_symmetric(adj)
+    return mark_normalized(mark_symmetric(adj))
 
 
 class InteractionGraph:
@@ -117,10 +117,16 @@ class InteractionGraph:
         valid (torch.Tensor, optional): Validation pairs. (default: :obj:`None`)
         test (torch.Tensor, optional): Test pairs. (default: :obj:`None`)
         name (str, optional): A name for display. (default: :obj:`None`)
+        user_ids (list, optional): The raw id of every user
+            (:obj:`user_ids[u]`), e.g. from :func:`~pyg_recsys.data.remap_ids`;
+            :obj:`None` when the ids are the raw ids. (default: :obj:`None`)
+        item_ids (list, optional): The same for items. (default: :obj:`None`)
     """
     def __init__(self, num_users: int, num_items: int, train: Tensor,
                  valid: Optional[Tensor] = None,
-                 test: Optional[Tensor] = None, name: Optional[str] = None):
+                 test: Optional[Tensor] = None, name: Optional[str] = None,
+                 user_ids: Optional[Sequence] = None,
+                 item_ids: Optional[Sequence] = None):
         if int(num_users) <= 0 or int(num_items) <= 0:
             raise ValueError(f"InteractionGraph: needs at least one user and "
                              f"one item, got num_users={num_users}, "
@@ -128,6 +134,8 @@ class InteractionGraph:
         self.num_users = int(num_users)
         self.num_items = int(num_items)
         self.name = name
+        self.user_ids = self._vocab('user_ids', user_ids, self.num_users)
+        self.item_ids = self._vocab('item_ids', item_ids, self.num_items)
         splits = {}
         for split, pairs in zip(SPLITS, (train, valid, test)):
             pairs = _check_pairs(split, pairs, self.num_users, self.num_items)
@@ -141,6 +149,98 @@ class InteractionGraph:
         self.valid: Optional[Tensor] = splits['valid']
         self.test: Optional[Tensor] = splits['test']
         self._cache: Dict[str, object] = {}
+
+    @staticmethod
+    def _vocab(name: str, ids, n: int) -> Optional[List]:
+        if ids is None:
+            return None
+        ids = [i.item() if hasattr(i, 'item') else i for i in ids]
+        if len(ids) != n:
+            raise ValueError(f"InteractionGraph: '{name}' has {len(ids)} "
+                             f"entries for {n} ids")
+        if len(set(ids)) != n:
+            raise ValueError(f"InteractionGraph: '{name}' repeats a raw id")
+        return ids
+
+    def _lookup(self, what: str, raw) -> Tensor:
+        vocab = self.user_ids if what == 'user' else self.item_ids
+        n = self.num_users if what == 'user' else self.num_items
+        raw = list(raw)
+        if vocab is None:
+            out = []
+            for r in raw:
+                try:
+                    i = int(r)
+                except (TypeError, ValueError):
+                    raise ValueError(f"unknown {what} id {r!r} (this graph's "
+                                     f"{what} ids are 0..{n - 1})") from None
+                if not 0 <= i < n:
+                    raise ValueError(f"unknown {what} id {r!r} (this graph's "
+                                     f"{what} ids are 0..{n - 1})")
+                out.append(i)
+            return torch.tensor(out, dtype=torch.long)
+        key = f'{what}_index'
+        if key not in self._cache:
+            self._cache[key] = {str(v): k for k, v in enumerate(vocab)}
+        index = self._cache[key]
+        out = []
+        for r in raw:
+            if str(r) not in index:
+                raise ValueError(f"unknown {what} id {r!r} (not in the "
+                                 f"data's {n} {what}s)")
+            out.append(index[str(r)])
+        return torch.tensor(out, dtype=torch.long)
+
+    def user_index(self, raw_ids) -> Tensor:
+        r"""The user ids (rows) of the raw user ids :obj:`raw_ids` (any
+        iterable; compared as strings, so :obj:`'42'` finds :obj:`42`);
+        an unknown id raises :class:`ValueError` naming it."""
+        return self._lookup('user', raw_ids)
+
+    def item_index(self, raw_ids) -> Tensor:
+        r"""Like :meth:`user_index` for items."""
+        return self._lookup('item', raw_ids)
+
+    def raw_users(self, index) -> List:
+        r"""The raw ids of users :obj:`index` (the ids themselves when the
+        graph has no vocabulary)."""
+        index = torch.as_tensor(index).view(-1).tolist()
+        return index if self.user_ids is None else \
+            [self.user_ids[i] for i in index]
+
+    def raw_items(self, index) -> List:
+        r"""Like :meth:`raw_users` for items."""
+        index = torch.as_tensor(index).view(-1).tolist()
+        return index if self.item_ids is None else \
+            [self.item_ids[i] for i in index]
+
+    def state_dict(self) -> Dict[str, object]:
+        r"""Everything the graph is made of (sizes, splits, vocabularies,
+        name), as tensors, lists and numbers that
+        :obj:`torch.load(weights_only=True)` reads back; see
+        :meth:`from_state_dict`."""
+        small = self.num_users < 2**31 and self.num_items < 2**31
+        out: Dict[str, object] = {
+            'num_users': self.num_users, 'num_items': self.num_items,
+            'name': self.name, 'user_ids': self.user_ids,
+            'item_ids': self.item_ids}
+        for split in SPLITS:
+            pairs = getattr(self, split)
+            out[split] = None if pairs is None else \
+                pairs.to(torch.int32 if small else torch.int64)
+        return out
+
+    @classmethod
+    def from_state_dict(cls, state: Dict[str, object]) -> 'InteractionGraph':
+        r"""The graph of :meth:`state_dict`."""
+        try:
+            return cls(state['num_users'], state['num_items'], state['train'],
+                       state.get('valid'), state.get('test'),
+                       name=state.get('name'), user_ids=state.get('user_ids'),
+                       item_ids=state.get('item_ids'))
+        except KeyError as e:
+            raise ValueError(f"InteractionGraph.from_state_dict: missing "
+                             f"entry {e}") from None
 
     def _dedup(self, split: str, pairs: Tensor) -> Tensor:
         keys = _keys(pairs, self.num_items)

@@ -398,12 +398,16 @@ class Evaluator:
             (default: every existing split before :obj:`split`)
         batch_size (int, optional): Users per batch; chosen from the number
             of items if :obj:`None`. (default: :obj:`None`)
+        device (torch.device or str, optional): Where scores are computed
+            and ranked; the device of the embeddings (or of the scores) if
+            :obj:`None`. (default: :obj:`None`)
     """
     def __init__(self, graph, split: str = 'test',
                  ks: Sequence[int] = (10, 20),
                  metrics: Sequence[str] = METRICS,
                  exclude: Optional[Sequence[str]] = None,
-                 batch_size: Optional[int] = None):
+                 batch_size: Optional[int] = None,
+                 device: Optional[Union[str, torch.device]] = None):
         name = self.__class__.__name__
         if split not in SPLITS:
             raise ValueError(f"{name}: unknown split '{split}' (expected one "
@@ -428,6 +432,7 @@ class Evaluator:
                                      f"to exclude")
         self.graph = graph
         self.split = split
+        self.device = None if device is None else torch.device(device)
         self.ks = _check_ks(ks)
         self.metrics = _check_metrics(metrics)
         self.exclude = tuple(dict.fromkeys(exclude))
@@ -478,6 +483,9 @@ class Evaluator:
         user_emb, item_emb = _check_emb(user_emb, item_emb, self.num_users,
                                         self.num_items,
                                         self.__class__.__name__)
+        if self.device is not None:
+            user_emb, item_emb = (user_emb.to(self.device),
+                                  item_emb.to(self.device))
         fill = _emb_fill(user_emb, item_emb, self.users, self._ranker.width)
         return self._run(fill, user_emb.dtype, user_emb.device)
 
@@ -489,6 +497,8 @@ class Evaluator:
         if self.users.numel() == 0:
             return torch.empty(0, self.max_k, dtype=torch.long)
         dtype, device = _probe_scores(score_fn, self.users, None)
+        if self.device is not None:
+            device = self.device
         fill = _score_fill(score_fn, self.users, self.num_items, name)
         return self._run(fill, dtype, device)
 

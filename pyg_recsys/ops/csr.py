@@ -96,6 +96,26 @@ def mark_symmetric(adj: Tensor) -> Tensor:
     return adj
 
 
+_NORMALIZED: Dict[int, bool] = {}
+
+
+def mark_normalized(adj: Tensor) -> Tensor:
+    r"""Declares that :obj:`adj` is already the symmetric-normalised
+    adjacency :math:`\mathbf{D}^{-1/2}\mathbf{A}\mathbf{D}^{-1/2}` (as
+    :meth:`pyg_recsys.data.InteractionGraph.norm_adj` builds it), so that
+    models propagate on it as given instead of normalising it again, as
+    PyG's layers do with any other sparse input. Returns :obj:`adj`."""
+    key = id(adj)
+    if key not in _NORMALIZED:
+        weakref.finalize(adj, _NORMALIZED.pop, key, None)
+    _NORMALIZED[key] = True
+    return adj
+
+
+def is_marked_normalized(adj) -> bool:
+    return isinstance(adj, Tensor) and id(adj) in _NORMALIZED
+
+
 def is_marked_symmetric(adj: Tensor) -> bool:
     entry = _TRANSPOSES.get(id(adj))
     return entry is not None and entry[0] is _SYMMETRIC

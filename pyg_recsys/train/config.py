@@ -1,11 +1,47 @@
-r"""Training configuration, named recipes and the model registry."""
+r"""Training configuration and named recipes."""
 import dataclasses
+import json
+import os.path as osp
 from dataclasses import dataclass, field
+import math
 from typing import Any, Dict, Optional, Tuple
+
+import torch
 
 SELECT_RULES = ('valid', 'last', 'test')
 LR_SCHEDULES = ('constant', 'cosine')
 NEGATIVE_SAMPLING = ('uniform', 'dns')
+REG_SCALINGS = ('lightgcn', 'dccf', 'pyg')
+SAMPLERS = ('per_user', 'per_interaction')
+METRIC_NAMES = ('recall', 'ndcg', 'precision', 'hit', 'mrr', 'map', 'f1')
+
+
+def resolve_device(spec: Optional[str] = 'auto') -> torch.device:
+    r"""The device named by :obj:`spec`: :obj:`'auto'` (CUDA when available,
+    else the CPU), :obj:`'cpu'`, :obj:`'cuda'` or :obj:`'cuda:N'`. Raises
+    :class:`ValueError` for an unknown name or a CUDA device that is not
+    there."""
+    spec = 'auto' if spec is None else str(spec)
+    if spec == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or "
+                         f"'cuda:N', got '{spec}'") from None
+    if device.type not in ('cpu', 'cuda'):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or "
+                         f"'cuda:N', got '{spec}'")
+    if device.type == 'cuda':
+        if not torch.cuda.is_available():
+            raise ValueError(f"device '{spec}' was asked for, but no CUDA "
+                             f"device is available (torch "
+                             f"{torch.__version__}); use --device cpu")
+        if device.index is not None and \
+                device.index >= torch.cuda.device_count():
+            raise ValueError(f"device '{spec}': only "
+                             f"{torch.cuda.device_count()} CUDA devices")
+    return device
 
 
 @dataclass
@@ -40,6 +76,9 @@ class TrainConfig:
         seed (int): Seed of model init, sampler and everything random.
         threads (int, optional): :func:`torch.set_num_threads` value.
         eval_batch_size (int, optional): Users per evaluation batch.
+        device (str): Where the model trains and is evaluated:
+            :obj:`'auto'` (CUDA when available), :obj:`'cpu'`,
+            :obj:`'cuda'` or :obj:`'cuda:N'` (see :func:`resolve_device`).
     """
     epochs: int = 200
     batch_size: int = 2048
@@ -58,9 +97,22 @@ class TrainConfig:
     seed: int = 0
     threads: Optional[int] = None
     eval_batch_size: Optional[int] = None
+    device: str = 'auto'
 
     def __post_init__(self):
-        self.ks = tuple(int(k) for k in self.ks)
+        try:
+            self.ks = tuple(int(k) for k in self.ks)
+        except (TypeError, ValueError):
+            raise ValueError(f"TrainConfig: ks must be integers, got "
+                             f"{self.ks!r}") from None
+        if not self.ks or min(self.ks) <= 0:
+            raise ValueError(f"TrainConfig: ks must be positive cut-offs, "
+                             f"got {self.ks}")
+        for name, choices in (('reg_scaling', REG_SCALINGS),
+                              ('sampler', SAMPLERS)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"TrainConfig: {name} must be one of "
+                                 f"{choices}, got '{getattr(self, name)}'")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"TrainConfig: lr_schedule must be one of "
                              f"{LR_SCHEDULES}, got '{self.lr_schedule}'")
@@ -79,12 +131,35 @@ class TrainConfig:
             if getattr(self, name) <= 0:
                 raise ValueError(f"TrainConfig: {name} must be positive, got "
                                  f"{getattr(self, name)}")
-        if self.lr <= 0 or self.lambda_reg < 0:
-            raise ValueError("TrainConfig: lr must be > 0 and lambda_reg >= 0")
-        metric, _, k = self.monitor.partition('@')
-        if not k.isdigit() or int(k) not in self.ks:
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"TrainConfig: lr must be a positive number, "
+                             f"got {self.lr}")
+        if not (math.isfinite(self.lambda_reg) and self.lambda_reg >= 0):
+            raise ValueError(f"TrainConfig: lambda_reg must be >= 0, got "
+                             f"{self.lambda_reg}")
+        if self.patience < 0:
+            raise ValueError(f"TrainConfig: patience must be >= 0 (0 turns "
+                             f"early stopping off), got {self.patience}")
+        for name in ('threads', 'eval_batch_size'):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"TrainConfig: {name} must be positive, got "
+                                 f"{value}")
+        metric, _, k = str(self.monitor).partition('@')
+        if metric not in METRIC_NAMES or not k.isdigit() or \
+                int(k) not in self.ks:
             raise ValueError(f"TrainConfig: monitor '{self.monitor}' must be "
-                             f"'<metric>@k' with k in ks={self.ks}")
+                             f"'<metric>@k' with metric one of "
+                             f"{METRIC_NAMES} and k in ks={self.ks}")
+        if self.device != 'auto':
+            try:
+                kind = torch.device(self.device).type
+            except RuntimeError:
+                kind = None
+            if kind not in ('cpu', 'cuda'):
+                raise ValueError(f"TrainConfig: device must be 'auto', "
+                                 f"'cpu', 'cuda' or 'cuda:N', got "
+                                 f"'{self.device}'")
 
     def to_dict(self) -> Dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -108,146 +183,54 @@ class Recipe:
     note: str = ''
 
 
-# (model, dataset) -> recipe; '*' matches any data set.
-RECIPES: Dict[Tuple[str, str], Dict[str, Recipe]] = {
-    ('lightgcn', '*'): {
-        'default': Recipe({'embedding_dim': 64, 'num_layers': 3},
-                          {'lr': 1e-3, 'lambda_reg': 1e-4, 'batch_size': 2048},
-                          'LightGCN paper settings'),
-    },
-    ('lightgcn', 'ml-100k'): {
-        'demo': Recipe({'embedding_dim': 64, 'num_layers': 3},
-                       {'lr': 5e-3, 'lambda_reg': 1e-4, 'batch_size': 2048,
-                        'epochs': 200, 'eval_every': 5, 'patience': 5,
-                        'monitor': 'ndcg@10'},
-                       'paper architecture, larger learning rate, early '
-                       'stopping on validation NDCG@10'),
-    },
-    ('lightgcn', 'gowalla'): {
-        'paper': Recipe({'embedding_dim': 64, 'num_layers': 3,
-                         'storage_dtype': 'bfloat16'},
-                        {'lr': 1e-2, 'lr_schedule': 'cosine',
-                         'lambda_reg': 1e-4, 'batch_size': 16384,
-                         'epochs': 650, 'eval_every': 20, 'patience': 0,
-                         'select': 'last', 'monitor': 'ndcg@20'},
-                        'paper architecture and L2 (1e-4, LightGCN scaling); '
-                        'batch 16384 with Adam 1e-2 annealed to 0 (cosine) '
-                        'over 650 epochs (18 min at 1.7 s an epoch on 2 '
-                        'threads; 450 gave R@20 0.1808, L2 2e-4 a lower NDCG); '
-                        'uniform negatives; bfloat16 storage of the gathered '
-                        'layers in training; final epoch reported'),
-    },
-    ('lightgcn', 'yelp2018'): {
-        'paper': Recipe({'embedding_dim': 64, 'num_layers': 3,
-                         'storage_dtype': 'bfloat16'},
-                        {'lr': 1e-2, 'lr_schedule': 'cosine',
-                         'lambda_reg': 2e-4, 'batch_size': 32768,
-                         'epochs': 1350, 'eval_every': 20, 'patience': 0,
-                         'select': 'last', 'monitor': 'ndcg@20'},
-                        'as the Gowalla paper recipe with twice the L2 '
-                        '(2e-4) and batch 32768 over 1350 epochs (39 min '
-                        'at 1.75 s an epoch on 2 threads: a step '
-                        'propagates the whole graph whatever the batch, so '
-                        'doubling the batch doubles the epochs per hour); '
-                        'R@20 0.0653 / N@20 0.0535, where the L2 of 1e-4 '
-                        'plateaued at '
-                        '0.0630 / 0.0516 (1150 or 1350 epochs)'),
-    },
-    ('mf', '*'): {
-        'default': Recipe({'embedding_dim': 64},
-                          {'lr': 1e-3, 'lambda_reg': 1e-4, 'batch_size': 2048},
-                          'BPR-MF with the LightGCN settings'),
-    },
-    ('mf', 'ml-100k'): {
-        'demo': Recipe({'embedding_dim': 64},
-                       {'lr': 1e-3, 'lambda_reg': 1e-4, 'batch_size': 2048,
-                        'epochs': 200, 'eval_every': 5, 'patience': 5,
-                        'monitor': 'ndcg@10'},
-                       'the LightGCN demo settings with the learning rate '
-                       'that suits MF better (5e-3 overfits by epoch 15)'),
-    },
-    ('dccf', '*'): {
-        'default': Recipe({'embedding_dim': 32, 'num_layers': 2,
-                           'num_intents': 128},
-                          {'lr': 1e-3, 'batch_size': 10240,
-                           'lambda_reg': 2.5e-5, 'reg_scaling': 'dccf'},
-                          'DCCF paper / official-code settings (ssl weight '
-                          '0.1, temperature 1, prototype L2 5e-3 are the '
-                          'model defaults); the official code draws 40 '
-                          'batches of random-user triples per epoch, trains '
-                          '150 epochs on Gowalla (100 on Amazon-book, Tmall) '
-                          'and reports the final epoch'),
-    },
-    ('sheaf4rec', '*'): {
-        'default': Recipe({'embedding_dim': 64, 'num_layers': 10,
-                           'stalk_dim': 1, 'readout': 'mean'},
-                          {'lr': 5e-3, 'lambda_reg': 1e-4, 'batch_size': 1024},
-                          'the released Sheaf4Rec code\'s settings (scalar '
-                          'maps, 10 layers, mean readout)'),
-    },
-    ('bayes-lightgcn', '*'): {
-        'default': Recipe({'embedding_dim': 64, 'num_layers': 3,
-                           'generator': 'peco', 'num_samples': 4},
-                          {'lr': 1e-3, 'lambda_reg': 1e-4, 'batch_size': 2048},
-                          'LightGCN settings on graphs sampled by PECO (the '
-                          'generator defaults), a new graph every epoch, '
-                          'scores averaged over 4 sampled graphs'),
-    },
-    ('gte', '*'): {'default': Recipe(), 'demo': Recipe()},
-    ('mostpop', '*'): {'default': Recipe(), 'demo': Recipe()},
-}
+def _load_recipes() -> Dict[Tuple[str, str], Dict[str, Recipe]]:
+    path = osp.join(osp.dirname(osp.abspath(__file__)), 'recipes.json')
+    with open(path) as f:
+        raw = json.load(f)
+    out: Dict[Tuple[str, str], Dict[str, Recipe]] = {}
+    for model, by_data in raw.items():
+        if model.startswith('_'):
+            continue
+        for dataset, named in by_data.items():
+            out[(model, dataset)] = {
+                name: Recipe(dict(r.get('model', {})), dict(r.get('train', {})),
+                             r.get('note', ''))
+                for name, r in named.items()}
+    return out
 
 
-def get_recipe(model: str, dataset: str, name: str = 'default') -> Recipe:
+# (model, dataset) -> recipe name -> recipe; '*' matches any data set. The
+# recipes are data (recipes.json); a user's own are added with
+# :func:`register_recipe`.
+RECIPES: Dict[Tuple[str, str], Dict[str, Recipe]] = _load_recipes()
+
+
+def register_recipe(model: str, name: str, recipe: Recipe,
+                    dataset: str = '*') -> None:
+    r"""Adds recipe :obj:`name` of :obj:`model` (on :obj:`dataset`, or any
+    data set with :obj:`'*'`), e.g. for a user's registered model."""
+    TrainConfig(**recipe.train)  # validate before anything uses it
+    RECIPES.setdefault((model, dataset), {})[name] = recipe
+
+
+def get_recipe(model: str, dataset: Optional[str], name: str = 'default'
+               ) -> Recipe:
     r"""The recipe :obj:`name` for :obj:`model` on :obj:`dataset` (a
-    data-set-specific one if registered, else the generic one)."""
+    data-set-specific one if registered, else the generic one). A model
+    without recipes gets an empty :obj:`'default'` (its own defaults)."""
     for key in ((model, dataset), (model, '*')):
         if key in RECIPES and name in RECIPES[key]:
             return RECIPES[key][name]
     known = sorted({n for (m, _), r in RECIPES.items() if m == model
                     for n in r})
+    if not known and name == 'default':
+        return Recipe()
     raise ValueError(f"no recipe '{name}' for model '{model}' on "
                      f"'{dataset}' (known: {known})")
 
 
-MODELS = ('lightgcn', 'dccf', 'sheaf4rec', 'gte', 'bayes-lightgcn', 'mf',
-          'mostpop')
-
-
 def build_model(name: str, graph, **kwargs):
-    r"""Instantiates model :obj:`name` for :obj:`graph`.
-
-    :obj:`'bayes-lightgcn'` is a
-    :class:`~pyg_recsys.nn.models.BayesianRecommender` around a
-    :class:`~pyg_recsys.nn.LightGCN`; besides the LightGCN arguments it
-    takes :obj:`generator` (:obj:`'node_copy'` or :obj:`'peco'`, fitted to
-    the training split), :obj:`generator_kwargs` (a dict for the generator),
-    :obj:`num_samples`, :obj:`resample_every` (default: the steps of one
-    epoch at batch size 2048; the command line uses its batch size) and
-    :obj:`seed`.
-    """
-    from pyg_recsys.nn.models import DCCF, GTE, MF, LightGCN, MostPopular, Sheaf4Rec
-    if name == 'lightgcn':
-        return LightGCN(graph.num_users, graph.num_items, **kwargs)
-    if name == 'dccf':
-        return DCCF(graph.num_users, graph.num_items, **kwargs)
-    if name == 'sheaf4rec':
-        return Sheaf4Rec(graph.num_users, graph.num_items, **kwargs)
-    if name == 'gte':
-        return GTE.from_graph(graph, **kwargs)
-    if name == 'bayes-lightgcn':
-        from pyg_recsys.data.graph_generators import build_generator
-        from pyg_recsys.nn.models import BayesianRecommender
-        bayes = {key: kwargs.pop(key) for key in
-                 ('num_samples', 'resample_every', 'seed') if key in kwargs}
-        bayes.setdefault('resample_every', -(-graph.train.size(1) // 2048))
-        generator = build_generator(kwargs.pop('generator', 'peco'), graph,
-                                    **(kwargs.pop('generator_kwargs', None)
-                                       or {}))
-        base = LightGCN(graph.num_users, graph.num_items, **kwargs)
-        return BayesianRecommender(base, generator, **bayes)
-    if name == 'mf':
-        return MF(graph.num_users, graph.num_items, **kwargs)
-    if name == 'mostpop':
-        return MostPopular(graph.item_degree(), graph.num_users)
-    raise ValueError(f"unknown model '{name}' (expected one of {MODELS})")
+    r"""Instantiates the registered model :obj:`name` for :obj:`graph` (see
+    :func:`pyg_recsys.nn.models.register_model`)."""
+    from pyg_recsys.nn.models.registry import build_model as build
+    return build(name, graph, **kwargs)

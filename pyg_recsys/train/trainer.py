@@ -15,7 +15,7 @@ from pyg_recsys.data.graph import InteractionGraph
 from pyg_recsys.data.sampler import BPRSampler
 from pyg_recsys.metrics import Evaluator
 from pyg_recsys.train.checkpoint import load_checkpoint, save_checkpoint
-from pyg_recsys.train.config import TrainConfig
+from pyg_recsys.train.config import TrainConfig, resolve_device
 
 
 def seed_everything(seed: int) -> None:
@@ -39,8 +39,10 @@ class Trainer:
     and every report names it so.
 
     Args:
-        model (torch.nn.Module): The model (its :obj:`recommendation_loss`
-            and :obj:`embeddings` or :obj:`scores` are used).
+        model (torch.nn.Module): The model: an
+            :class:`~pyg_recsys.nn.models.EmbeddingRecommender` (its
+            :obj:`training_loss` and :obj:`get_embedding` are used, with
+            node ids) or a model with :obj:`scores(users)` only.
         graph (InteractionGraph): Data and splits.
         config (TrainConfig): Settings.
         out_dir (str, optional): Where :obj:`checkpoint.pt`, :obj:`log.jsonl`
@@ -59,9 +61,21 @@ class Trainer:
         self.out_dir = out_dir
         self.progress = progress
         self.meta = dict(meta or {})
+        if 'model' not in self.meta:  # so that the CLI can rebuild it
+            from pyg_recsys.nn.models.registry import name_of
+            name = name_of(model)
+            kwargs = getattr(model, 'init_kwargs', None)
+            if name is not None and kwargs is not None:
+                self.meta['model'] = name
+                self.meta['model_kwargs'] = {
+                    k: v for k, v in kwargs.items()
+                    if k not in ('num_users', 'num_items', 'num_nodes')}
         if self.config.threads:
             torch.set_num_threads(self.config.threads)
-        self.adj = graph.norm_adj()
+        self.device = resolve_device(self.config.device)
+        self.model.to(self.device)
+        self.adj = graph.norm_adj(
+            device=None if self.device.type == 'cpu' else self.device)
         self.history: List[Dict[str, Any]] = []
         self.epoch = 0
         self.best: Optional[Dict[str, Any]] = None
@@ -110,7 +124,7 @@ class Trainer:
         if split not in self._evaluators:
             self._evaluators[split] = Evaluator(
                 self.graph, split=split, ks=self.config.ks,
-                batch_size=self.config.eval_batch_size)
+                batch_size=self.config.eval_batch_size, device=self.device)
         return self._evaluators[split]
 
     @torch.no_grad()
@@ -118,10 +132,46 @@ class Trainer:
         r"""Full-ranking metrics of the current model on :obj:`split`."""
         self.model.eval()
         ev = self.evaluator(split)
-        if hasattr(self.model, 'embeddings'):
-            user_emb, item_emb = self.model.embeddings(self.adj)
-            return ev.evaluate(user_emb, item_emb)
-        return ev.evaluate_scores(lambda u: self.model.scores(u, self.adj))
+        if hasattr(self.model, 'get_embedding'):
+            out = self.model.get_embedding(self.adj)
+            num_users = self.graph.num_users
+            return ev.evaluate(out[:num_users], out[num_users:])
+        return ev.evaluate_scores(
+            lambda u: self.model.scores(u.to(self.device), self.adj))
+
+    @torch.no_grad()
+    def recommend(self, users, k: int = 10,
+                  exclude=('train', 'valid', 'test')) -> torch.Tensor:
+        r"""The top-:obj:`k` items (item ids, best first) of the current
+        model for :obj:`users` (user ids), never an item the user has in the
+        :obj:`exclude` splits (default: every interaction the graph knows).
+        Rows with fewer than :obj:`k` candidates are padded with
+        :obj:`-1`."""
+        graph = self.graph
+        users = torch.as_tensor(users, dtype=torch.long).view(-1)
+        if users.numel() and (int(users.min()) < 0
+                              or int(users.max()) >= graph.num_users):
+            raise ValueError(f"recommend: user ids must lie in "
+                             f"[0, {graph.num_users})")
+        if int(k) <= 0:
+            raise ValueError(f"recommend: k must be positive, got {k}")
+        parts = [graph.split(s) for s in exclude
+                 if getattr(graph, s, None) is not None]
+        pairs = torch.cat(parts, dim=1) if parts else \
+            torch.empty(2, 0, dtype=torch.long)
+        self.model.eval()
+        num_users, num_items = graph.num_users, graph.num_items
+        if hasattr(self.model, 'get_embedding'):
+            links = torch.stack([pairs[0], pairs[1] + num_users])
+            top = self.model.recommend(
+                self.adj, src_index=users,
+                dst_index=torch.arange(num_users, num_users + num_items),
+                k=k, exclude_links=links).cpu()
+            return torch.where(top >= 0, top - num_users, -1)
+        from pyg_recsys.metrics import topk_scores
+        return topk_scores(
+            lambda u: self.model.scores(u.to(self.device), self.adj),
+            num_users, num_items, users, k, exclude=pairs)[1].cpu()
 
     # ------------------------------------------------------------------
     def _log(self, record: Dict[str, Any]) -> None:
@@ -142,7 +192,7 @@ class Trainer:
             from tqdm.auto import tqdm
             batches = tqdm(batches, total=n, leave=False,
                            desc=f'epoch {self.epoch + 1}', unit='batch')
-        totals = {'loss': 0.0, 'bpr': 0.0, 'reg': 0.0}
+        totals: Dict[str, float] = {'loss': 0.0}
         hard = ({'hard_negatives': True} if cfg.negative_sampling == 'dns'
                 else {})
         prof, clock = self.profile, time.perf_counter
@@ -154,11 +204,14 @@ class Trainer:
             prof['sample'] += t1 - t0
             if batch is None:
                 break
-            users, pos, neg = batch
+            # The sampler draws (user, item) ids; models take node ids.
+            users, pos, neg = (t.to(self.device, non_blocking=True)
+                               for t in batch)
+            offset = self.graph.num_users
             self.optimizer.zero_grad(set_to_none=True)
-            loss, parts = self.model.recommendation_loss(
-                self.adj, users, pos, neg, cfg.lambda_reg, cfg.reg_scaling,
-                **hard)
+            loss, parts = self.model.training_loss(
+                self.adj, users, pos + offset, neg + offset, cfg.lambda_reg,
+                cfg.reg_scaling, **hard)
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"training diverged at epoch {self.epoch + 1}: loss is "
@@ -172,8 +225,8 @@ class Trainer:
             prof['backward'] += t3 - t2
             prof['optimizer'] += t4 - t3
             totals['loss'] += float(loss.detach())
-            totals['bpr'] += parts['bpr']
-            totals['reg'] += parts['reg']
+            for key, value in parts.items():
+                totals[key] = totals.get(key, 0.0) + value
         if self.scheduler is not None:
             self.scheduler.step()
         return {k: v / n for k, v in totals.items()}
@@ -267,6 +320,7 @@ class Trainer:
         return {
             'format': 'pyg_recsys/checkpoint/1',
             'meta': self.meta,
+            'graph': self.graph.state_dict(),
             'config': self.config.to_dict(),
             'epoch': self.epoch,
             'train_seconds': self.train_seconds,
@@ -319,9 +373,14 @@ class Trainer:
         if path is None or not osp.exists(path):
             return False
         state = load_checkpoint(path)
-        if state['config'] != self.config.to_dict():
-            changed = sorted(k for k, v in state['config'].items()
-                             if self.config.to_dict().get(k) != v)
+        # Where and on how many threads a run continues may change.
+        free = ('device', 'threads')
+        ours = {k: v for k, v in self.config.to_dict().items()
+                if k not in free}
+        theirs = {k: v for k, v in state['config'].items() if k not in free}
+        if theirs != ours:
+            changed = sorted(k for k in set(ours) | set(theirs)
+                             if ours.get(k) != theirs.get(k))
             raise ValueError(f"cannot resume from '{path}': its settings "
                              f"differ in {changed}")
         self.load_state_dict(state)

@@ -14,7 +14,8 @@ from pyg_recsys.train import TrainConfig, Trainer, build_model
 
 def make(graph, generator='peco', num_samples=3, resample_every=2, seed=0):
     torch.manual_seed(0)
-    base = LightGCN(graph.num_users, graph.num_items, embedding_dim=8,
+    base = LightGCN(num_users=graph.num_users, num_items=graph.num_items,
+                    embedding_dim=8,
                     num_layers=2)
     cls = PECO if generator == 'peco' else NodeCopying
     gen = cls(graph, epsilon=0.8)
@@ -26,21 +27,23 @@ def make(graph, generator='peco', num_samples=3, resample_every=2, seed=0):
 def test_concatenation_equals_mean_of_scores(generator):
     graph = clustered_graph()
     model = make(graph, generator).eval()
-    user_emb, item_emb = model.embeddings()
+    user_emb, item_emb = model.split_embedding(model.get_embedding(None))
     assert user_emb.shape == (graph.num_users, 3 * 8)
     assert item_emb.shape == (graph.num_items, 3 * 8)
     # The mean over the S graphs of the per-graph dot products, one graph
     # at a time from the generator's seeds.
     per_graph = []
     for adj in model.inference_adjs():
-        u, i = model.base.embeddings(adj)
+        u, i = model.split_embedding(model.base.get_embedding(adj))
         per_graph.append(u @ i.t())
     mean = torch.stack(per_graph).mean(0)
     assert torch.allclose(user_emb @ item_emb.t(), mean, atol=1e-6)
     users = torch.tensor([0, 5, 39])
     assert torch.allclose(model.sample_scores(users).mean(0), mean[users],
                           atol=1e-6)
-    assert torch.allclose(model.scores(users), mean[users], atol=1e-6)
+    assert torch.allclose(model(None, torch.stack([
+        users, torch.full_like(users, graph.num_users + 3)])),
+        mean[users, 3], atol=1e-6)
     # The graphs are the generator's, from the inference seed stream, and
     # they are not all the same.
     seeds = [model.seed + (1 << 40) + s for s in range(3)]
@@ -52,41 +55,50 @@ def test_concatenation_equals_mean_of_scores(generator):
     ev = Evaluator(graph, split='test', ks=(5,))
     ref = ev.evaluate_scores(lambda u: mean[u])
     assert ev.evaluate(user_emb, item_emb) == pytest.approx(ref)
-    top = model.recommend(torch.tensor([0, 1]), 3, exclude=graph.csr())
+    links = torch.stack([graph.train[0], graph.train[1] + graph.num_users])
+    top = model.recommend(None, src_index=torch.tensor([0, 1]),
+                          dst_index=model.item_index, k=3,
+                          exclude_links=links)
     assert top.shape == (2, 3)
+    for row, u in zip(top.tolist(), (0, 1)):  # best by the mean scores
+        seen = set(graph.train[1][graph.train[0] == u].tolist())
+        order = sorted((i for i in range(graph.num_items) if i not in seen),
+                       key=lambda i: (-float(mean[u, i]), i))
+        assert [i - graph.num_users for i in row] == order[:3]
 
 
 def test_single_sample_is_the_base_model_on_that_graph():
     graph = clustered_graph()
     model = make(graph, num_samples=1).eval()
-    u, i = model.embeddings()
-    bu, bi = model.base.embeddings(model.inference_adjs()[0])
+    u, i = model.split_embedding(model.get_embedding(None))
+    bu, bi = model.split_embedding(
+        model.base.get_embedding(model.inference_adjs()[0]))
     assert torch.equal(u, bu) and torch.equal(i, bi)
 
 
 def test_training_graph_schedule():
     graph = clustered_graph()
     model = make(graph, resample_every=2).train()
-    users, pos, neg = torch.tensor([0, 1]), torch.tensor([0, 1]), \
-        torch.tensor([2, 3])
+    users = torch.tensor([0, 1])
+    pos, neg = users + graph.num_users, users + 2 + graph.num_users
     seen = []
     for _ in range(5):
         seen.append(model.train_adj())
-        model.recommendation_loss(None, users, pos, neg)
+        model.training_loss(None, users, pos, neg)
     assert int(model.step) == 5
     assert seen[0] is seen[1] and seen[2] is seen[3] and seen[1] is not seen[2]
     for t, adj in ((0, seen[0]), (1, seen[2]), (2, seen[4])):
         ref = model.generator.sample_adj(seed=model.seed + t)
         assert torch.equal(adj.to_dense(), ref.to_dense())
     # The loss is the base model's on the current sampled graph.
-    loss, parts = model.recommendation_loss(None, users, pos, neg, 0.0)
-    ref, _ = model.base.recommendation_loss(model.generator.sample_adj(
+    loss, parts = model.training_loss(None, users, pos, neg, 0.0)
+    ref, _ = model.base.training_loss(model.generator.sample_adj(
         seed=model.seed + 2), users, pos, neg, 0.0)
     assert torch.allclose(loss, ref)
     assert set(parts) == {'bpr', 'reg'}
     # Evaluation-mode calls do not advance the schedule.
     model.eval()
-    model.recommendation_loss(None, users, pos, neg)
+    model.training_loss(None, users, pos, neg)
     assert int(model.step) == 6
 
 
@@ -126,7 +138,8 @@ def test_trains_through_trainer_and_resumes(generator, tmp_path):
 
 def test_bad_arguments():
     graph = clustered_graph()
-    base = LightGCN(graph.num_users, graph.num_items, embedding_dim=4)
+    base = LightGCN(num_users=graph.num_users, num_items=graph.num_items,
+                    embedding_dim=4)
     gen = NodeCopying(graph)
     with pytest.raises(ValueError, match='num_samples must be a positive'):
         BayesianRecommender(base, gen, num_samples=0)
@@ -134,7 +147,8 @@ def test_bad_arguments():
         BayesianRecommender(base, gen, resample_every=1.5)
     with pytest.raises(TypeError, match='sample_adj'):
         BayesianRecommender(base, object())
-    other = LightGCN(graph.num_users + 1, graph.num_items, embedding_dim=4)
+    other = LightGCN(num_users=graph.num_users + 1,
+                     num_items=graph.num_items, embedding_dim=4)
     with pytest.raises(ValueError, match='num_users'):
         BayesianRecommender(other, gen)
     with pytest.raises(ValueError, match='unknown graph generator'):
@@ -161,8 +175,7 @@ def test_cli(monkeypatch, capsys, tmp_path):
     assert kwargs['resample_every'] == 3  # one epoch: ceil(240 / 100)
     assert kwargs['num_samples'] == 2 and kwargs['num_layers'] == 1
     assert main(['evaluate', '--checkpoint',
-                 str(tmp_path / 'run' / 'checkpoint.pt'), '--root',
-                 str(tmp_path), '--json']) == 0
+                 str(tmp_path / 'run' / 'checkpoint.pt'), '--json']) == 0
     again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert again['test'] == pytest.approx(report['test'])
 

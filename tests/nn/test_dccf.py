@@ -171,8 +171,8 @@ def test_dccf_loss_matches_dense_reference(kwargs):
     graph = toy_graph()
     model = toy_model(**kwargs)
     lam = 2.5e-3  # larger than the default so that the term is visible
-    loss, parts = model.recommendation_loss(
-        graph.norm_adj(dtype=torch.float64), USERS, POS, NEG, lam, 'dccf')
+    loss, parts = model.training_loss(
+        graph.norm_adj(dtype=torch.float64), USERS, POS + NUM_USERS, NEG + NUM_USERS, lam, 'dccf')
     ref, ref_parts = dense_loss(
         model, graph, USERS, POS, NEG, lam,
         ssl_weight=kwargs.get('ssl_weight', 0.1),
@@ -201,9 +201,11 @@ def test_dccf_edge_index_equals_sparse_and_several_negatives():
                                model.get_embedding(adj))
     neg2 = torch.stack([NEG, torch.tensor([2, 0, 3, 3, 3])], dim=1)
     for neg in (NEG, neg2):
-        loss1, _ = model.recommendation_loss(adj, USERS, POS, neg)
+        loss1, _ = model.training_loss(
+        adj, USERS, POS + NUM_USERS, neg + NUM_USERS)
         g1 = torch.autograd.grad(loss1, model.embedding.weight)[0]
-        loss2, _ = model.recommendation_loss(graph.edge_index, USERS, POS, neg)
+        loss2, _ = model.training_loss(
+        graph.edge_index, USERS, POS + NUM_USERS, neg + NUM_USERS)
         g2 = torch.autograd.grad(loss2, model.embedding.weight)[0]
         torch.testing.assert_close(loss1, loss2)
         torch.testing.assert_close(g1, g2)
@@ -213,7 +215,8 @@ def test_dccf_edge_index_equals_sparse_and_several_negatives():
     n = final[NUM_USERS + neg2]
     bpr = F.softplus((u.unsqueeze(1) * n).sum(-1) -
                      (u * p).sum(-1, keepdim=True)).mean()
-    _, parts = model.recommendation_loss(adj, USERS, POS, neg2)
+    _, parts = model.training_loss(
+        adj, USERS, POS + NUM_USERS, neg2 + NUM_USERS)
     assert parts['bpr'] == pytest.approx(float(bpr), rel=1e-10)
 
 
@@ -224,9 +227,10 @@ def test_dccf_float32_default_adjacency():
     model = DCCF(NUM_USERS, NUM_ITEMS, embedding_dim=6, num_intents=3)
     model64 = toy_model()
     model64.load_state_dict(model.state_dict())
-    loss, _ = model.recommendation_loss(graph.norm_adj(), USERS, POS, NEG)
-    loss64, _ = model64.recommendation_loss(
-        graph.norm_adj(dtype=torch.float64), USERS, POS, NEG)
+    loss, _ = model.training_loss(
+        graph.norm_adj(), USERS, POS + NUM_USERS, NEG + NUM_USERS)
+    loss64, _ = model64.training_loss(
+        graph.norm_adj(dtype=torch.float64), USERS, POS + NUM_USERS, NEG + NUM_USERS)
     assert loss.dtype == torch.float32
     torch.testing.assert_close(loss.double(), loss64, rtol=1e-4, atol=1e-5)
 
@@ -268,18 +272,21 @@ def test_dccf_training_steps_reduce_loss():
     losses = []
     for _ in range(15):
         opt.zero_grad()
-        loss, _ = model.recommendation_loss(adj, USERS, POS, NEG)
+        loss, _ = model.training_loss(
+        adj, USERS, POS + NUM_USERS, NEG + NUM_USERS)
         loss.backward()
         opt.step()
         losses.append(float(loss))
     assert losses[-1] < 0.8 * losses[0]
     # Scores and recommendations come from the trained embeddings.
-    top = model.recommend(torch.arange(NUM_USERS), 2, adj=adj,
-                          exclude=graph.csr('train'))
+    links = torch.stack([graph.train[0], graph.train[1] + NUM_USERS])
+    top = model.recommend(adj, src_index=torch.arange(NUM_USERS),
+                          dst_index=model.item_index, k=2,
+                          exclude_links=links)
     rowptr, col = graph.csr('train')
     for u in range(NUM_USERS):
         seen = set(col[rowptr[u]:rowptr[u + 1]].tolist())
-        assert not seen & {i for i in top[u].tolist() if i >= 0}
+        assert not seen & {i - NUM_USERS for i in top[u].tolist() if i >= 0}
     label = torch.tensor([[0, 1], [5, 7]])
     final = model.get_embedding(adj)
     torch.testing.assert_close(model(adj, label),
@@ -297,17 +304,18 @@ def test_dccf_bad_input():
         DCCF(0, 3)
     model = toy_model()
     with pytest.raises(ValueError, match='adjacency'):
-        model.embeddings(None)
+        model.get_embedding(None)
     with pytest.raises(ValueError, match='same length'):
-        model.recommendation_loss(toy_graph().norm_adj(), USERS, POS[:2], NEG)
+        model.training_loss(
+        toy_graph().norm_adj(), USERS, POS[:2] + NUM_USERS, NEG + NUM_USERS)
     other = InteractionGraph(6, 4, TRAIN)  # one node too many
     with pytest.raises(ValueError, match='adjacency is 10x10'):
-        model.embeddings(other.norm_adj(dtype=torch.float64))
+        model.get_embedding(other.norm_adj(dtype=torch.float64))
     # NaN in the embeddings is not hidden: the loss is NaN.
     with torch.no_grad():
         model.embedding.weight[0, 0] = float('nan')
-    loss, _ = model.recommendation_loss(
-        toy_graph().norm_adj(dtype=torch.float64), USERS, POS, NEG)
+    loss, _ = model.training_loss(
+        toy_graph().norm_adj(dtype=torch.float64), USERS, POS + NUM_USERS, NEG + NUM_USERS)
     assert torch.isnan(loss)
 
 

@@ -254,7 +254,7 @@ def test_errors():
     with pytest.raises(ValueError, match='readout'):
         Sheaf4Rec(3, 4, readout='sum')
     with pytest.raises(ValueError, match='adjacency'):
-        Sheaf4Rec(3, 4, 8, 1).embeddings(None)
+        Sheaf4Rec(3, 4, 8, 1).get_embedding(None)
 
 
 def test_repr_cache_and_empty_graph():
@@ -279,7 +279,7 @@ def test_sheaf4rec_embeddings_and_forward():
                       support='general')
     assert str(model) == ("Sheaf4Rec(40, 30, embedding_dim=8, num_layers=2, "
                           "stalk_dim=2, support='general', readout='cat')")
-    user, item = model.embeddings(graph.norm_adj())
+    user, item = model.split_embedding(model.get_embedding(graph.norm_adj()))
     assert user.shape == (40, 24) and item.shape == (30, 24)
     assert model.output_dim == 24
     out = model.get_embedding(graph.edge_index)

@@ -19,7 +19,7 @@ def small_config(**kw):
 
 def test_training_learns_and_selects_on_valid(tmp_path):
     graph = clustered_graph()
-    model = LightGCN(40, 30, embedding_dim=16, num_layers=2)
+    model = LightGCN(num_users=40, num_items=30, embedding_dim=16, num_layers=2)
     trainer = Trainer(model, graph, small_config(), out_dir=str(tmp_path),
                       progress=False, meta={'model': 'lightgcn'})
     report = trainer.fit()
@@ -185,7 +185,7 @@ def test_dynamic_negative_sampling_trains_and_is_validated():
     with pytest.raises(ValueError, match='at least 2'):
         TrainConfig(negative_sampling='dns', num_negatives=1)
     graph = clustered_graph()
-    model = LightGCN(40, 30, embedding_dim=16, num_layers=2)
+    model = LightGCN(num_users=40, num_items=30, embedding_dim=16, num_layers=2)
     report = Trainer(model, graph,
                      small_config(negative_sampling='dns', num_negatives=4),
                      progress=False).fit()

@@ -9,12 +9,16 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     from pyg_recsys.nn.models.gte import GTE, topological_closeness  # noqa: F401
     from pyg_recsys.nn.models.lightgcn import LightGCN  # noqa: F401
     from pyg_recsys.nn.models.mf import MF, MostPopular  # noqa: F401
+    from pyg_recsys.nn.models.registry import (  # noqa: F401
+        build_model, list_models, register_model)
     from pyg_recsys.nn.models.sheaf4rec import Sheaf4Rec  # noqa: F401
 
 _WHERE = {'EmbeddingRecommender': 'base',
           'BayesianRecommender': 'bayesian', 'DCCF': 'dccf', 'GTE': 'gte',
           'topological_closeness': 'gte', 'LightGCN': 'lightgcn', 'MF': 'mf',
-          'MostPopular': 'mf', 'Sheaf4Rec': 'sheaf4rec'}
+          'MostPopular': 'mf', 'Sheaf4Rec': 'sheaf4rec',
+          'build_model': 'registry', 'list_models': 'registry',
+          'register_model': 'registry'}
 __all__ = list(_WHERE)
 __getattr__, __dir__ = lazy_exports(
     __name__, {name: f'{__name__}.{module}' for name, module in

@@ -13,7 +13,7 @@ _TRAIN_STREAM = 0
 _INFER_STREAM = 1 << 40
 
 
-class BayesianRecommender(torch.nn.Module):
+class BayesianRecommender(EmbeddingRecommender):
     r"""A Bayesian graph recommender in the BGCF framework of the `"A
     Framework for Recommending Accurate and Diverse Items Using Bayesian
     Graph Convolutional Neural Networks"
@@ -37,9 +37,9 @@ class BayesianRecommender(torch.nn.Module):
         \Big]^{\top} \Big[\tfrac{\mathbf{e}_i^{(1)}}{\sqrt{S}} \,\Vert\,
         \cdots \,\Vert\, \tfrac{\mathbf{e}_i^{(S)}}{\sqrt{S}}\Big],
 
-    which is why :meth:`embeddings` returns the scaled concatenations
-    (:obj:`[U, S d]` and :obj:`[I, S d]`) in evaluation mode: any evaluator
-    taking :obj:`(user_emb, item_emb)` ranks by the averaged scores.
+    which is why :meth:`get_embedding` returns the scaled concatenation
+    (:obj:`[U + I, S d]`) in evaluation mode: any evaluator taking
+    :obj:`(user_emb, item_emb)` ranks by the averaged scores.
 
     Graph :math:`t` of training is :obj:`generator.sample(seed=seed + t)`,
     and the :math:`S` inference graphs come from a separate seed stream, so
@@ -66,8 +66,11 @@ class BayesianRecommender(torch.nn.Module):
     def __init__(self, base: EmbeddingRecommender, generator,
                  num_samples: int = 4, resample_every: int = 1,
                  seed: int = 0):
-        super().__init__()
         name = self.__class__.__name__
+        if getattr(base, 'num_users', None) is None:
+            raise ValueError(f"{name}: the base model must know its users "
+                             f"and items (num_users, num_items)")
+        super().__init__(base.num_users, base.num_items)
         for key, value in (('num_samples', num_samples),
                            ('resample_every', resample_every)):
             if isinstance(value, bool) or int(value) != value \
@@ -93,14 +96,6 @@ class BayesianRecommender(torch.nn.Module):
         self._infer_graphs: Dict[str, list] = {}
 
     # ------------------------------------------------------------------
-    @property
-    def num_users(self) -> int:
-        return self.base.num_users
-
-    @property
-    def num_items(self) -> int:
-        return self.base.num_items
-
     @property
     def embedding(self) -> torch.nn.Embedding:
         return self.base.embedding
@@ -137,53 +132,41 @@ class BayesianRecommender(torch.nn.Module):
         return self._infer_graphs[key]
 
     # ------------------------------------------------------------------
-    def recommendation_loss(self, adj, users: Tensor, pos: Tensor,
-                            neg: Tensor, *args, **kwargs
-                            ) -> Tuple[Tensor, dict]:
-        r"""The base model's :meth:`recommendation_loss` on the current
-        sampled training graph (:obj:`adj`, the observed graph's adjacency
-        the trainer passes, is not used). In training mode each call is one
-        step of the :obj:`resample_every` count."""
-        out = self.base.recommendation_loss(self.train_adj(), users, pos,
-                                            neg, *args, **kwargs)
+    def training_loss(self, edge_index, users: Tensor, pos: Tensor,
+                      neg: Tensor, *args, **kwargs) -> Tuple[Tensor, dict]:
+        r"""The base model's :meth:`training_loss` on the current sampled
+        training graph (:obj:`edge_index`, the observed graph the trainer
+        passes, is not used). In training mode each call is one step of the
+        :obj:`resample_every` count."""
+        out = self.base.training_loss(self.train_adj(), users, pos, neg,
+                                      *args, **kwargs)
         if self.training:
             self.step += 1
         return out
 
-    def embeddings(self, adj=None) -> Tuple[Tensor, Tensor]:
-        r"""In evaluation mode, the scaled concatenations
+    def get_embedding(self, edge_index=None, edge_weight=None) -> Tensor:
+        r"""In evaluation mode, the scaled concatenation
         :math:`[\mathbf{e}^{(1)} \Vert \cdots \Vert \mathbf{e}^{(S)}] /
-        \sqrt{S}` of users (:obj:`[U, S d]`) and items (:obj:`[I, S d]`)
-        over the inference graphs, whose dot products are the averaged
-        scores; in training mode, the base model's embeddings on the
-        current training graph. :obj:`adj` is not used."""
+        \sqrt{S}` of all nodes over the inference graphs (:obj:`[N, S d]`),
+        whose dot products are the averaged scores; in training mode, the
+        base model's embeddings on the current training graph. The observed
+        graph :obj:`edge_index` is not used."""
         if self.training:
-            return self.base.embeddings(self.train_adj())
+            return self.base.get_embedding(self.train_adj())
         scale = 1.0 / math.sqrt(self.num_samples)
-        users, items = [], []
-        for sampled in self.inference_adjs():
-            u, i = self.base.embeddings(sampled)
-            users.append(u * scale)
-            items.append(i * scale)
-        return torch.cat(users, dim=1), torch.cat(items, dim=1)
-
-    def node_embeddings(self, adj=None) -> Tensor:
-        return torch.cat(self.embeddings(adj), dim=0)
+        return torch.cat([self.base.get_embedding(sampled) * scale
+                          for sampled in self.inference_adjs()], dim=1)
 
     def sample_scores(self, users: Tensor) -> Tensor:
-        r"""The scores of every item for :obj:`users` on each inference
-        graph, shape :obj:`[S, B, I]` (their mean is what
-        :meth:`scores` returns)."""
+        r"""The scores of every item for :obj:`users` (user ids) on each
+        inference graph, shape :obj:`[S, B, I]` (their mean is what the
+        embeddings of :meth:`get_embedding` score)."""
         out = []
         with torch.no_grad():
             for sampled in self.inference_adjs():
-                u, i = self.base.embeddings(sampled)
+                u, i = self.split_embedding(self.base.get_embedding(sampled))
                 out.append(u[users] @ i.t())
         return torch.stack(out)
-
-    # Scoring and top-k through :meth:`embeddings`, as every embedding model.
-    scores = EmbeddingRecommender.scores
-    recommend = EmbeddingRecommender.recommend
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.base}, {self.generator}, '

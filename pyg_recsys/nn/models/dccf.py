@@ -1,11 +1,10 @@
 import math
-from typing import List, Tuple
+from typing import Dict, List, Tuple
 
 import torch
 from torch import Tensor
 from torch.nn import ModuleList, Parameter
 from torch_geometric.typing import Adj, OptTensor
-from torch_geometric.utils import is_sparse, to_edge_index
 
 from pyg_recsys.nn.conv import IntentConv
 from pyg_recsys.nn.conv.intent_conv import IntentConvOutput
@@ -142,13 +141,6 @@ class DCCF(EmbeddingRecommender):
         r"""Final embeddings of all nodes, shape :obj:`[U + I, d]`."""
         return self.propagate_layers(edge_index, edge_weight)[0]
 
-    def node_embeddings(self, adj=None) -> Tensor:
-        return self.get_embedding(adj)
-
-    def embeddings(self, adj=None) -> Tuple[Tensor, Tensor]:
-        out = self.node_embeddings(adj)
-        return out[:self.num_users], out[self.num_users:]
-
     @torch.no_grad()
     def intent_weights(self, adj) -> List[Tuple[Tensor, Tensor]]:
         r"""The intent distributions of every layer's input, detached: for
@@ -170,61 +162,34 @@ class DCCF(EmbeddingRecommender):
         :math:`\mathbf{Z}^{(l)}` and :math:`\mathbf{V}^{(l)} \in
         \{\mathbf{R}^{(l)}, \mathbf{H}^{\beta(l)}, \mathbf{H}^{\gamma(l)}\}`
         on the distinct :obj:`users`, plus the same on the distinct
-        :obj:`items` (item ids, not node ids)."""
-        user_nodes = torch.unique(users)
-        item_nodes = torch.unique(items) + self.num_users
+        :obj:`items` (both node ids)."""
         loss = self.embedding.weight.new_zeros(())
         for res in layers:
-            for nodes in (user_nodes, item_nodes):
+            for nodes in (torch.unique(users), torch.unique(items)):
                 anchor = res.graph.index_select(0, nodes)
                 for view in (res.intent, res.graph_aug, res.intent_aug):
                     loss = loss + info_nce(anchor, view.index_select(0, nodes),
                                            self.temperature)
         return loss
 
-    def recommendation_loss(self, adj, users: Tensor, pos: Tensor,
-                            neg: Tensor, lambda_reg: float = 2.5e-5,
-                            reg_scaling: str = 'dccf',
-                            hard_negatives: bool = False
-                            ) -> Tuple[Tensor, dict]:
-        r"""The full DCCF loss of the triples :obj:`(users, pos, neg)` (item
-        ids; :obj:`neg` of shape :obj:`[B]` or :obj:`[B, M]`).
+    def propagate_for_loss(self, edge_index: Adj):
+        return self.propagate_layers(edge_index)
 
-        Returns the total, to be back-propagated, and its weighted parts as
-        floats: :obj:`'bpr'`, :obj:`'reg'` (ego rows, :obj:`lambda_reg` in
-        :obj:`reg_scaling`), :obj:`'proto'` (prototype L2) and :obj:`'ssl'`
-        (:obj:`ssl_weight` times :meth:`contrastive_loss`); they sum to the
-        total. :obj:`hard_negatives` is as in
-        :meth:`EmbeddingRecommender.recommendation_loss`.
-        """
-        self._check_batch(users, pos, neg)
-        final, layers = self.propagate_layers(adj)
-        if hard_negatives:
-            neg = self.hardest_negatives(final, users, neg)
-        bpr, reg = self.bpr_and_reg(final, users, pos, neg, lambda_reg,
-                                    reg_scaling)
-        zero = bpr.new_zeros(())
-        proto = zero
+    def extra_losses(self, layers: List[IntentConvOutput], users: Tensor,
+                     pos: Tensor) -> Dict[str, Tensor]:
+        r"""The prototype L2 (:obj:`'proto'`, :obj:`proto_reg` times the
+        squared norms of both prototype matrices) and the contrastive term
+        (:obj:`'ssl'`, :obj:`ssl_weight` times :meth:`contrastive_loss` on the
+        batch's users and positive items), as added by
+        :meth:`~pyg_recsys.nn.models.EmbeddingRecommender.training_loss`."""
+        zero = self.embedding.weight.new_zeros(())
+        proto = ssl = zero
         if self.proto_reg:
             proto = self.proto_reg * (self.user_intents.pow(2).sum() +
                                       self.item_intents.pow(2).sum())
-        ssl = zero
         if self.ssl_weight and layers:
             ssl = self.ssl_weight * self.contrastive_loss(layers, users, pos)
-        loss = bpr + reg + proto + ssl
-        return loss, {'bpr': float(bpr.detach()), 'reg': float(reg.detach()),
-                      'proto': float(proto.detach()),
-                      'ssl': float(ssl.detach())}
-
-    def forward(self, edge_index: Adj, edge_label_index: OptTensor = None,
-                edge_weight: OptTensor = None) -> Tensor:
-        r"""Scores of the node pairs in :obj:`edge_label_index` (homogeneous
-        ids; default: the edges of :obj:`edge_index`)."""
-        if edge_label_index is None:
-            edge_label_index = (to_edge_index(edge_index)[0]
-                                if is_sparse(edge_index) else edge_index)
-        out = self.get_embedding(edge_index, edge_weight)
-        return (out[edge_label_index[0]] * out[edge_label_index[1]]).sum(-1)
+        return {'proto': proto, 'ssl': ssl}
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.num_users}, '

@@ -1,14 +1,14 @@
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Union
 
 import torch
 from torch import Tensor
 from torch.nn import ModuleList
 from torch_geometric.typing import Adj, OptTensor
-from torch_geometric.utils import is_sparse, to_edge_index
 
 from pyg_recsys.nn.conv import LightConv
 from pyg_recsys.nn.models.base import EmbeddingRecommender
 from pyg_recsys.ops import light_propagate
+from pyg_recsys.ops.csr import is_marked_normalized
 
 
 class LightGCN(EmbeddingRecommender):
@@ -18,38 +18,55 @@ class LightGCN(EmbeddingRecommender):
 
     .. math::
         \mathbf{e} = \sum_{l=0}^{L} \alpha_l \mathbf{e}^{(l)}, \qquad
-        \mathbf{e}^{(l+1)} = \hat{\mathbf{A}} \mathbf{e}^{(l)},
+        \mathbf{e}^{(l+1)} = \hat{\mathbf{A}} \mathbf{e}^{(l)}.
 
-    on the bipartite graph with users at nodes :obj:`0..U-1` and items at
-    :obj:`U..U+I-1`. Given a pre-normalised sparse adjacency (as from
-    :meth:`pyg_recsys.data.InteractionGraph.norm_adj`) the layers run as one
-    :func:`pyg_recsys.ops.light_propagate` call; given :obj:`edge_index`,
-    through :class:`~pyg_recsys.nn.conv.LightConv` layers exactly as PyG's
-    :class:`~torch_geometric.nn.models.LightGCN` does.
+    A drop-in replacement for :class:`torch_geometric.nn.models.LightGCN`:
+    positional arguments mean what they mean there
+    (:obj:`LightGCN(num_nodes, embedding_dim, num_layers, alpha)`), and
+    :meth:`forward`, :meth:`predict_link`, :meth:`recommend`,
+    :meth:`link_pred_loss` and :meth:`recommendation_loss` give PyG's results
+    on the same weights. For recommendation on a bipartite graph, give the
+    sizes as keywords, :obj:`LightGCN(num_users=U, num_items=I,
+    embedding_dim=64)`: users are then nodes :obj:`0..U-1` and items
+    :obj:`U..U+I-1`.
+
+    Like PyG's model, every layer normalises the graph it is given
+    (:obj:`edge_index` with optional :obj:`edge_weight`, or a sparse
+    adjacency, exactly as :class:`~torch_geometric.nn.conv.LGConv`). An
+    adjacency that is already normalised and marked so, as
+    :meth:`pyg_recsys.data.InteractionGraph.norm_adj` returns it, runs all
+    layers as one :func:`pyg_recsys.ops.light_propagate` call instead.
 
     Args:
-        num_users (int): The number of users.
-        num_items (int): The number of items.
+        num_nodes (int, optional): The number of nodes; implied by
+            :obj:`num_users + num_items` when those are given.
         embedding_dim (int, optional): The embedding size. (default: :obj:`64`)
         num_layers (int, optional): The number of propagation layers.
             (default: :obj:`3`)
         alpha (float or sequence or torch.Tensor, optional): Layer weights
             :math:`\alpha_0..\alpha_L`; a scalar applies to every layer.
             (default: :obj:`1 / (L + 1)`)
+        num_users (int, optional): The number of users (keyword only).
+        num_items (int, optional): The number of items (keyword only).
         init_std (float, optional): Standard deviation of the normal
             initialisation of the embeddings (the LightGCN code uses 0.1);
             :obj:`None` uses Xavier-uniform as PyG does. (default: :obj:`0.1`)
         storage_dtype (torch.dtype, optional): :obj:`torch.bfloat16` keeps
-            the gathered layers in bfloat16 during training steps (see
-            :func:`pyg_recsys.ops.light_propagate`); evaluation always
-            propagates in float32. (default: :obj:`None`)
+            the gathered layers in bfloat16 during training steps on a marked
+            adjacency (see :func:`pyg_recsys.ops.light_propagate`);
+            evaluation always propagates in float32. (default: :obj:`None`)
+        **kwargs (optional): Arguments of the
+            :class:`~pyg_recsys.nn.conv.LightConv` layers.
     """
-    def __init__(self, num_users: int, num_items: int,
+    def __init__(self, num_nodes: Optional[int] = None,
                  embedding_dim: int = 64, num_layers: int = 3,
-                 alpha: Union[float, Sequence[float], Tensor, None] = None,
+                 alpha: Union[float, Sequence[float], Tensor, None] = None, *,
+                 num_users: Optional[int] = None,
+                 num_items: Optional[int] = None,
                  init_std: Optional[float] = 0.1,
-                 storage_dtype: Optional[torch.dtype] = None):
-        super().__init__(num_users, num_items, embedding_dim, init_std)
+                 storage_dtype: Optional[torch.dtype] = None, **kwargs):
+        super().__init__(num_users, num_items, embedding_dim, init_std,
+                         num_nodes=num_nodes)
         if isinstance(storage_dtype, str):  # from a JSON recipe / checkpoint
             storage_dtype = getattr(torch, storage_dtype)
         self.storage_dtype = storage_dtype
@@ -66,7 +83,8 @@ class LightGCN(EmbeddingRecommender):
             raise ValueError(f"LightGCN: expected {num_layers + 1} layer "
                              f"weights, got {alpha.numel()}")
         self.register_buffer('alpha', alpha)
-        self.convs = ModuleList([LightConv() for _ in range(num_layers)])
+        self.convs = ModuleList([LightConv(**kwargs)
+                                 for _ in range(num_layers)])
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -76,14 +94,12 @@ class LightGCN(EmbeddingRecommender):
 
     def get_embedding(self, edge_index: Adj,
                       edge_weight: OptTensor = None) -> Tensor:
-        r"""Final embeddings of all nodes, shape :obj:`[U + I, d]`.
-
-        A sparse :obj:`edge_index` is taken as already normalised (as
-        :meth:`~pyg_recsys.data.InteractionGraph.norm_adj` returns); an
-        :obj:`edge_index` tensor is normalised like :class:`LGConv` does.
-        """
+        r"""The final embeddings of all nodes, shape :obj:`[N, d]`."""
+        if edge_index is None:
+            raise ValueError("LightGCN needs the graph (edge_index or a "
+                             "sparse adjacency) to compute its embeddings")
         x = self.embedding.weight
-        if is_sparse(edge_index):
+        if is_marked_normalized(edge_index) and edge_weight is None:
             return light_propagate(
                 edge_index, x, self.num_layers, self.alpha.tolist(),
                 storage_dtype=self.storage_dtype if self.training else None)
@@ -93,27 +109,10 @@ class LightGCN(EmbeddingRecommender):
             out = out + x * self.alpha[i + 1]
         return out
 
-    def embeddings(self, adj=None) -> Tuple[Tensor, Tensor]:
-        out = self.node_embeddings(adj)
-        return out[:self.num_users], out[self.num_users:]
-
-    def node_embeddings(self, adj=None) -> Tensor:
-        if adj is None:
-            raise ValueError("LightGCN needs the graph's adjacency (or "
-                             "edge_index) to compute its embeddings")
-        return self.get_embedding(adj)
-
-    def forward(self, edge_index: Adj, edge_label_index: OptTensor = None,
-                edge_weight: OptTensor = None) -> Tensor:
-        r"""Scores of the node pairs in :obj:`edge_label_index` (homogeneous
-        ids; default: the edges of :obj:`edge_index`)."""
-        if edge_label_index is None:
-            edge_label_index = (to_edge_index(edge_index)[0]
-                                if is_sparse(edge_index) else edge_index)
-        out = self.get_embedding(edge_index, edge_weight)
-        return (out[edge_label_index[0]] * out[edge_label_index[1]]).sum(-1)
-
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}({self.num_users}, '
-                f'{self.num_items}, embedding_dim={self.embedding_dim}, '
+        if self.num_users is None:  # as PyG prints it
+            return (f'{self.__class__.__name__}({self.num_nodes}, '
+                    f'{self.embedding_dim}, num_layers={self.num_layers})')
+        return (f'{self.__class__.__name__}({self._size_repr()}, '
+                f'embedding_dim={self.embedding_dim}, '
                 f'num_layers={self.num_layers})')

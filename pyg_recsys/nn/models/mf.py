@@ -24,16 +24,10 @@ class MF(EmbeddingRecommender):
         super().__init__(num_users, num_items, embedding_dim, init_std)
         self.reset_parameters()
 
-    def embeddings(self, adj=None) -> Tuple[Tensor, Tensor]:
-        w = self.embedding.weight
-        return w[:self.num_users], w[self.num_users:]
-
-    def node_embeddings(self, adj=None) -> Tensor:
+    def get_embedding(self, edge_index=None, edge_weight=None) -> Tensor:
+        r"""The embedding table itself, shape :obj:`[U + I, d]` (the graph
+        is not used)."""
         return self.embedding.weight
-
-    def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}({self.num_users}, '
-                f'{self.num_items}, embedding_dim={self.embedding_dim})')
 
 
 class MostPopular(torch.nn.Module):

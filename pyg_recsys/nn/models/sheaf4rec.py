@@ -4,7 +4,6 @@ import torch
 from torch import Tensor
 from torch.nn import ModuleList
 from torch_geometric.typing import Adj, OptTensor
-from torch_geometric.utils import is_sparse, to_edge_index
 
 from pyg_recsys.nn.conv import SheafConv
 from pyg_recsys.nn.models.base import EmbeddingRecommender
@@ -119,20 +118,17 @@ class Sheaf4Rec(EmbeddingRecommender):
             xs.append(x)
         return xs
 
-    def get_embedding(self, edge_index: Adj) -> Tensor:
+    def get_embedding(self, edge_index: Adj,
+                      edge_weight: OptTensor = None) -> Tensor:
         r"""Final embeddings of all nodes, shape :obj:`[U + I,
-        output_dim]`."""
+        output_dim]` (:obj:`edge_weight` is not supported)."""
+        if edge_weight is not None:
+            raise ValueError(f"{self.__class__.__name__} does not take edge "
+                             f"weights")
         xs = self.propagate_layers(edge_index)
         if self.readout == 'cat':
             return torch.cat(xs, dim=-1)
         return torch.stack(xs, dim=0).mean(dim=0)
-
-    def node_embeddings(self, adj=None) -> Tensor:
-        return self.get_embedding(adj)
-
-    def embeddings(self, adj=None) -> Tuple[Tensor, Tensor]:
-        out = self.node_embeddings(adj)
-        return out[:self.num_users], out[self.num_users:]
 
     @torch.no_grad()
     def restriction_maps(self, adj) -> List[Tuple[Tensor, Tensor]]:
@@ -143,16 +139,6 @@ class Sheaf4Rec(EmbeddingRecommender):
         the layer's input."""
         xs = self.propagate_layers(adj)
         return [conv.maps(x, adj) for conv, x in zip(self.convs, xs)]
-
-    def forward(self, edge_index: Adj, edge_label_index: OptTensor = None
-                ) -> Tensor:
-        r"""Scores of the node pairs in :obj:`edge_label_index` (homogeneous
-        ids; default: the edges of :obj:`edge_index`)."""
-        if edge_label_index is None:
-            edge_label_index = (to_edge_index(edge_index)[0]
-                                if is_sparse(edge_index) else edge_index)
-        out = self.get_embedding(edge_index)
-        return (out[edge_label_index[0]] * out[edge_label_index[1]]).sum(-1)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.num_users}, '
