@@ -43,3 +43,15 @@ def ext(request, monkeypatch):
         monkeypatch.setattr(pyg_recsys.typing, 'WITH_EXT', False)
         monkeypatch.setitem(pyg_recsys.typing.PREFER_COMPILED, 'cpu', False)
     return request.param
+
+
+def available_devices():
+    r"""The devices tests run on: the CPU, and CUDA where one exists."""
+    import torch
+    return ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
+
+
+@pytest.fixture(params=available_devices())
+def device(request):
+    r"""Runs a test once per available device."""
+    return request.param

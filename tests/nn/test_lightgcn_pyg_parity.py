@@ -24,9 +24,9 @@ def twins(num_nodes, dim=8, layers=3, alpha=None, **kwargs):
     return ours, ref
 
 
-def inputs(graph):
+def inputs(graph, device='cpu'):
     r"""The graph as PyG sees it, and the same graph in each form a user
-    may pass: (name, ours, pyg's, edge_weight)."""
+    may pass: (name, ours, pyg's, edge_weight), on :obj:`device`."""
     ei = graph.edge_index
     n = graph.num_nodes
     g = torch.Generator().manual_seed(1)
@@ -38,7 +38,7 @@ def inputs(graph):
     dinv = deg.pow(-0.5).masked_fill(deg == 0, 0)
     norm = torch.sparse_coo_tensor(ei, dinv[ei[0]] * dinv[ei[1]],
                                    (n, n)).coalesce().to_sparse_csr()
-    return [
+    cases = [
         ('edge_index', ei, ei, None),
         ('edge_index+weight', ei, ei, w),
         ('sparse_csr', coo.to_sparse_csr(), coo.to_sparse_csr(), None),
@@ -48,6 +48,12 @@ def inputs(graph):
         # PyG normalising the plain edge_index.
         ('norm_adj', graph.norm_adj(), ei, None),
     ]
+    if device == 'cpu':
+        return cases
+    adj = graph.norm_adj(device=device)
+    return [(name, adj if name == 'norm_adj' else a.to(device), b.to(device),
+             None if w is None else w.to(device))
+            for name, a, b, w in cases]
 
 
 def test_pyg_positional_constructor():
@@ -65,14 +71,15 @@ def test_pyg_positional_constructor():
 
 
 @pytest.mark.parametrize('case', range(6))
-def test_embeddings_scores_and_links(case):
+def test_embeddings_scores_and_links(case, device):
     graph = bipartite()
     ours, ref = twins(graph.num_nodes, alpha=torch.tensor(
         [0.1, 0.2, 0.3, 0.4]))
-    name, x_ours, x_ref, w = inputs(graph)[case]
+    ours, ref = ours.to(device), ref.to(device)
+    name, x_ours, x_ref, w = inputs(graph, device)[case]
     torch.testing.assert_close(ours.get_embedding(x_ours, w),
                                ref.get_embedding(x_ref, w))
-    label = torch.tensor([[0, 3, 8, 11], [9, 12, 15, 2]])
+    label = torch.tensor([[0, 3, 8, 11], [9, 12, 15, 2]], device=device)
     torch.testing.assert_close(ours(x_ours, label, w), ref(x_ref, label, w))
     for prob in (False, True):
         torch.testing.assert_close(
@@ -84,12 +91,13 @@ def test_embeddings_scores_and_links(case):
 
 
 @pytest.mark.parametrize('case', range(6))
-def test_recommend(case):
+def test_recommend(case, device):
     graph = bipartite()
     ours, ref = twins(graph.num_nodes)
-    _, x_ours, x_ref, w = inputs(graph)[case]
-    src = torch.tensor([0, 4, 2, 4])  # repeated on purpose
-    dst = torch.arange(graph.num_users, graph.num_nodes)
+    ours, ref = ours.to(device), ref.to(device)
+    _, x_ours, x_ref, w = inputs(graph, device)[case]
+    src = torch.tensor([0, 4, 2, 4], device=device)  # repeated on purpose
+    dst = torch.arange(graph.num_users, graph.num_nodes, device=device)
     for kwargs in ({'src_index': src, 'dst_index': dst, 'k': 3},
                    {'src_index': src, 'k': 5},
                    {'dst_index': dst, 'k': 2},

@@ -192,3 +192,50 @@ def test_dynamic_negative_sampling_trains_and_is_validated():
     pop = Trainer(MostPopular(graph.item_degree(), 40), graph,
                   small_config(), progress=False).fit()
     assert report['test']['recall@10'] > pop['test']['recall@10'] + 0.1
+
+
+def test_training_on_each_device(device):
+    graph = clustered_graph()
+    torch.manual_seed(0)
+    model = LightGCN(num_users=40, num_items=30, embedding_dim=16,
+                     num_layers=2)
+    trainer = Trainer(model, graph, small_config(epochs=10, device=device),
+                      progress=False)
+    assert trainer.device.type == device
+    assert model.embedding.weight.device.type == device
+    report = trainer.fit()
+    pop = Trainer(MostPopular(graph.item_degree(), 40), graph,
+                  small_config(device=device), progress=False).fit()
+    assert report['test']['recall@10'] > pop['test']['recall@10']
+    # The evaluator's numbers are those of a naive loop on the CPU.
+    out = model.get_embedding(trainer.adj).detach().cpu()
+    scores = out[:40] @ out[40:].t()
+    seen = torch.zeros(40, 30, dtype=torch.bool)
+    for split in ('train', 'valid'):
+        seen[graph.split(split)[0], graph.split(split)[1]] = True
+    scores[seen] = float('-inf')
+    hits, count = [], 0
+    test = graph.split('test')
+    for u in range(40):
+        relevant = set(test[1][test[0] == u].tolist())
+        if not relevant:
+            continue
+        top = sorted(range(30), key=lambda i: (-float(scores[u, i]), i))[:10]
+        hits.append(len(relevant & set(top)) / len(relevant))
+        count += 1
+    assert report['test']['recall@10'] == pytest.approx(sum(hits) / count)
+    # Recommendations: item ids, no known interaction.
+    top = trainer.recommend(torch.arange(40), 5)
+    for u in range(40):
+        known = {int(i) for s in ('train', 'valid', 'test')
+                 for i in graph.split(s)[1][graph.split(s)[0] == u]}
+        assert not known & set(top[u].tolist())
+
+
+def test_device_errors():
+    with pytest.raises(ValueError, match="device must be"):
+        small_config(device='tpu')
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match='no CUDA device'):
+            Trainer(MF(40, 30, 4), clustered_graph(),
+                    small_config(device='cuda'), progress=False)
