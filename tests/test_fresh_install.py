@@ -11,7 +11,6 @@ import venv
 
 import numpy as np
 import pytest
-
 from conftest import REPO_ROOT
 
 

@@ -1,9 +1,9 @@
 r"""Training configuration and named recipes."""
 import dataclasses
 import json
+import math
 import os.path as osp
 from dataclasses import dataclass, field
-import math
 from typing import Any, Dict, Optional, Tuple
 
 import torch

@@ -172,7 +172,8 @@ def test_dccf_loss_matches_dense_reference(kwargs):
     model = toy_model(**kwargs)
     lam = 2.5e-3  # larger than the default so that the term is visible
     loss, parts = model.training_loss(
-        graph.norm_adj(dtype=torch.float64), USERS, POS + NUM_USERS, NEG + NUM_USERS, lam, 'dccf')
+        graph.norm_adj(dtype=torch.float64), USERS, POS + NUM_USERS,
+        NEG + NUM_USERS, lam, 'dccf')
     ref, ref_parts = dense_loss(
         model, graph, USERS, POS, NEG, lam,
         ssl_weight=kwargs.get('ssl_weight', 0.1),
@@ -315,7 +316,8 @@ def test_dccf_bad_input():
     with torch.no_grad():
         model.embedding.weight[0, 0] = float('nan')
     loss, _ = model.training_loss(
-        toy_graph().norm_adj(dtype=torch.float64), USERS, POS + NUM_USERS, NEG + NUM_USERS)
+        toy_graph().norm_adj(dtype=torch.float64), USERS, POS + NUM_USERS,
+        NEG + NUM_USERS)
     assert torch.isnan(loss)
 
 

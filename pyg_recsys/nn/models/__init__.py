@@ -9,8 +9,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     from pyg_recsys.nn.models.gte import GTE, topological_closeness  # noqa: F401
     from pyg_recsys.nn.models.lightgcn import LightGCN  # noqa: F401
     from pyg_recsys.nn.models.mf import MF, MostPopular  # noqa: F401
-    from pyg_recsys.nn.models.registry import (  # noqa: F401
-        build_model, list_models, register_model)
+    from pyg_recsys.nn.models.registry import build_model, list_models, register_model  # noqa: F401
     from pyg_recsys.nn.models.sheaf4rec import Sheaf4Rec  # noqa: F401
 
 _WHERE = {'EmbeddingRecommender': 'base',
