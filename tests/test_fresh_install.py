@@ -8,10 +8,12 @@ import site
 import subprocess
 import sys
 import venv
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(cmd, **kwargs):
