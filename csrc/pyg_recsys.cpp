@@ -4,6 +4,10 @@
 
 #include <cstdint>
 
+#ifdef WITH_CUDA
+#include <cuda.h>  // CUDA_VERSION
+#endif
+
 namespace pyg_recsys {
 
 int64_t cuda_version() {
