@@ -34,9 +34,12 @@ bench: setup
 	$(PY) benchmarks/bench_sampler.py
 	$(PY) benchmarks/bench_eval.py
 
-# Compile-only check of the CUDA sources (no GPU needed; skipped without nvcc).
+# Compile check of the CUDA build (no GPU needed; skipped without nvcc): every
+# .cpp syntax-checked with -DWITH_CUDA, every .cu compiled by nvcc for
+# CUDA_ARCH (90: H100/H200), with setup.py's sources and flags.
+CUDA_ARCH ?= 90
 cuda-check: setup
-	bash csrc/nvcc_check.sh $(PY)
+	bash csrc/cuda_check.sh $(PY) $(CUDA_ARCH)
 
 clean:
 	rm -rf build *.egg-info pyg_recsys/_C*.so
