@@ -5,6 +5,10 @@ importable at build time (``pip install --no-build-isolation``) and a C++
 compiler works. Without a compiler the package installs without it, with a
 warning, and every op uses its pure-PyTorch path.
 
+No flag depends on the build machine: the CPU kernels are compiled for the
+portable baseline and carry AVX2/FMA versions that are chosen at run time
+(``csrc/ops/cpu/isa.h``), so a wheel runs on any CPU of its architecture.
+
 Environment switches:
     PYG_RECSYS_NO_EXT=1   never build the extension.
     FORCE_CUDA=1          build the CUDA kernels even if torch reports no GPU.
@@ -38,15 +42,6 @@ def _flag(name):
     return os.getenv(name, '0') == '1'
 
 
-
-
-def _cpu_has(flag):
-    try:
-        with open('/proc/cpuinfo') as f:
-            return any(line.startswith('flags') and f' {flag}' in line
-                       for line in f)
-    except OSError:
-        return False
 
 
 def cpp_sources():
@@ -114,10 +109,7 @@ def get_extensions():
 
     sources = cpp_sources()
     define_macros = []
-    cxx = list(CXX_FLAGS)
-    if _cpu_has('avx2') and _cpu_has('fma'):  # the build machine's vector ISA
-        cxx += ['-mavx2', '-mfma']
-    extra_compile_args = {'cxx': cxx}
+    extra_compile_args = {'cxx': list(CXX_FLAGS)}
 
     with_cuda = (torch.version.cuda is not None and CUDA_HOME is not None
                  and (torch.cuda.is_available() or _flag('FORCE_CUDA')))

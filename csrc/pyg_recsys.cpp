@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "ops/cpu/isa.h"
+
 #ifdef WITH_CUDA
 #include <cuda.h>  // CUDA_VERSION
 #endif
@@ -22,6 +24,10 @@ int64_t cuda_version() {
 
 TORCH_LIBRARY_FRAGMENT(pyg_recsys, m) {
   m.def("cuda_version", &pyg_recsys::cuda_version);
+  // The vector ISA of the CPU kernels, chosen at run time ("baseline" or
+  // "avx2"; see ops/cpu/isa.h); set_cpu_isa also takes "auto".
+  m.def("cpu_isa() -> str", &pyg_recsys::cpu::cpu_isa);
+  m.def("set_cpu_isa(str isa) -> str", &pyg_recsys::cpu::set_cpu_isa);
   // out = A @ x for A in CSR (int64 rowptr, int32/int64 col, optional value).
   m.def("spmm_csr(Tensor rowptr, Tensor col, Tensor? value, Tensor x) -> "
         "Tensor");

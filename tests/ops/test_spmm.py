@@ -285,7 +285,10 @@ def test_light_propagate_bf16_storage(width, ext):
 def test_light_propagate_bf16_storage_compiled_matches_pytorch(width,
                                                                monkeypatch):
     # The compiled kernel and the PyTorch emulation round the same sums:
-    # equal up to the order of float32 additions within a row.
+    # equal up to the order of float32 additions within a row (and FMA
+    # contraction), except where such a last-bit difference rounds a stored
+    # bfloat16 entry the other way (2^-8 relative; rare, and more so with
+    # the AVX2 kernels than with the baseline ones).
     if not pyg_recsys.typing.WITH_EXT:
         pytest.skip('extension not built')
     dense = random_sparse(200, 200, density=0.05, seed=12,
@@ -298,7 +301,9 @@ def test_light_propagate_bf16_storage_compiled_matches_pytorch(width,
                             compiled)
         out[compiled] = light_propagate(adj, x, 3, [0.25] * 4,
                                         storage_dtype=torch.bfloat16)
-    torch.testing.assert_close(out[True], out[False], rtol=1e-5, atol=1e-6)
+    close = torch.isclose(out[True], out[False], rtol=1e-5, atol=1e-6)
+    assert close.float().mean() > 0.99
+    torch.testing.assert_close(out[True], out[False], rtol=1e-2, atol=1e-2)
 
 
 def test_light_propagate_bf16_storage_keeps_nan_and_checks_dtype(ext):

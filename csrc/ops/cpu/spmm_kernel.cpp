@@ -6,6 +6,14 @@
 // kBlock accumulators that the compiler keeps in vector registers (the inner
 // loops are plain counted loops that -O3 vectorises), and the feature rows
 // that the next entries will gather are prefetched.
+//
+// Vector ISA: the file is compiled for the portable baseline (no -m flags),
+// and every hot loop exists twice, chosen per call from cpu::active_isa()
+// (ops/cpu/isa.h): the generic loops are always_inline templates, inlined
+// both into baseline callers and into thin wrappers compiled for AVX2 + FMA
+// by PYG_RECSYS_TARGET_AVX2 (which the compiler then vectorises for AVX2),
+// and the explicit AVX2 kernels carry that attribute themselves. None of the
+// AVX2 functions calls into ATen: they are loops on raw pointers.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/Dispatch.h>
@@ -16,9 +24,16 @@
 #include <type_traits>
 #include <vector>
 
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#define PYG_RECSYS_AVX2 1
+#include "ops/cpu/isa.h"
+
+#ifdef PYG_RECSYS_X86_DISPATCH
+#include <immintrin.h>  // declares the AVX2 intrinsics for target functions
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PYG_RECSYS_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define PYG_RECSYS_ALWAYS_INLINE inline
 #endif
 
 namespace pyg_recsys {
@@ -80,7 +95,7 @@ void parallel_rows(const int64_t* rowptr, int64_t num_rows, const F& fn) {
 // always accumulated in acc_t, and each destination row is written once.
 template <typename acc_t, typename st_t, typename dst_t, typename index_t,
           int B>
-void spmm_range(const int64_t* __restrict__ rowptr,
+PYG_RECSYS_ALWAYS_INLINE void spmm_range(const int64_t* __restrict__ rowptr,
                 const index_t* __restrict__ col,
                 const acc_t* __restrict__ value,
                 const st_t* __restrict__ cur, int64_t r0, int64_t r1,
@@ -125,16 +140,21 @@ void spmm_range(const int64_t* __restrict__ rowptr,
   }
 }
 
-#ifdef PYG_RECSYS_AVX2
+#ifdef PYG_RECSYS_X86_DISPATCH
 // 8 lanes of storage -> 8 floats, and back (bfloat16: round to nearest even,
-// NaN kept NaN, as c10::BFloat16 does).
-inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
-inline __m256 load8(const c10::BFloat16* p) {
+// NaN kept NaN, as c10::BFloat16 does). c10::BFloat16 is only a pointer type
+// here: its 16 bits are moved by intrinsics, no c10 function is called.
+PYG_RECSYS_TARGET_AVX2 inline __m256 load8(const float* p) {
+  return _mm256_loadu_ps(p);
+}
+PYG_RECSYS_TARGET_AVX2 inline __m256 load8(const c10::BFloat16* p) {
   const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
 }
-inline void store8(float* p, __m256 a) { _mm256_storeu_ps(p, a); }
-inline void store8(c10::BFloat16* p, __m256 a) {
+PYG_RECSYS_TARGET_AVX2 inline void store8(float* p, __m256 a) {
+  _mm256_storeu_ps(p, a);
+}
+PYG_RECSYS_TARGET_AVX2 inline void store8(c10::BFloat16* p, __m256 a) {
   __m256i u = _mm256_castps_si256(a);
   const __m256i lsb =
       _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
@@ -152,8 +172,11 @@ inline void store8(c10::BFloat16* p, __m256 a) {
 // float accumulation, NV vectors of 8 lanes (NV * 8 features) per pass,
 // explicit AVX2 accumulators; rows gathered from float or bfloat16, written
 // to float or bfloat16 (dst = scale * (A @ cur) + beta * base, as above).
+// Kept out of line: one function per NV, so that the loop's registers are
+// allocated for it alone (inlined into the dispatcher, the row end and the
+// constant 1 were spilled to the stack).
 template <typename st_t, typename dst_t, typename index_t, int NV>
-void spmm_range_avx2(const int64_t* __restrict__ rowptr,
+PYG_RECSYS_TARGET_AVX2 __attribute__((noinline)) void spmm_range_avx2(const int64_t* __restrict__ rowptr,
                      const index_t* __restrict__ col,
                      const float* __restrict__ value,
                      const st_t* __restrict__ cur, int64_t r0, int64_t r1,
@@ -199,7 +222,7 @@ void spmm_range_avx2(const int64_t* __restrict__ rowptr,
 }
 
 template <typename st_t, typename dst_t, typename index_t>
-bool spmm_float_avx2(const int64_t* rowptr, const index_t* col,
+PYG_RECSYS_TARGET_AVX2 bool spmm_float_avx2(const int64_t* rowptr, const index_t* col,
                      const float* value, const st_t* cur, int64_t r0,
                      int64_t r1, int64_t F, dst_t* dst, float scale,
                      const float* base, float beta) {
@@ -221,6 +244,24 @@ bool spmm_float_avx2(const int64_t* rowptr, const index_t* col,
   }
   return true;
 }
+
+// One row range on the AVX2 path: the explicit kernels for float
+// accumulation and widths in multiples of 8, else the generic loops compiled
+// for AVX2 + FMA (inlined here).
+template <typename acc_t, typename st_t, typename dst_t, typename index_t,
+          int B>
+PYG_RECSYS_TARGET_AVX2 void spmm_range_any_avx2(
+    const int64_t* rowptr, const index_t* col, const acc_t* value,
+    const st_t* cur, int64_t r0, int64_t r1, int64_t F, dst_t* dst,
+    acc_t scale, const acc_t* base, acc_t beta) {
+  if constexpr (std::is_same_v<acc_t, float>) {
+    if (spmm_float_avx2<st_t, dst_t, index_t>(rowptr, col, value, cur, r0, r1,
+                                              F, dst, scale, base, beta))
+      return;
+  }
+  spmm_range<acc_t, st_t, dst_t, index_t, B>(rowptr, col, value, cur, r0, r1,
+                                             F, dst, scale, base, beta);
+}
 #endif
 
 template <typename acc_t, typename st_t, typename dst_t, typename index_t>
@@ -229,14 +270,16 @@ void spmm_rows(const int64_t* rowptr, const index_t* col,
                int64_t F, dst_t* dst, acc_t scale = acc_t(1),
                const acc_t* base = nullptr, acc_t beta = acc_t(0)) {
   constexpr int B = 256 / sizeof(acc_t);  // 64 floats / 32 doubles
-  parallel_rows(rowptr, num_rows, [&](int64_t r0, int64_t r1) {
-#ifdef PYG_RECSYS_AVX2
-    if constexpr (std::is_same_v<acc_t, float>) {
-      if (spmm_float_avx2<st_t, dst_t, index_t>(rowptr, col, value, cur, r0,
-                                                r1, F, dst, scale, base, beta))
-        return;
-    }
+#ifdef PYG_RECSYS_X86_DISPATCH
+  if (cpu::active_isa() == cpu::Isa::kAvx2) {
+    parallel_rows(rowptr, num_rows, [&](int64_t r0, int64_t r1) {
+      spmm_range_any_avx2<acc_t, st_t, dst_t, index_t, B>(
+          rowptr, col, value, cur, r0, r1, F, dst, scale, base, beta);
+    });
+    return;
+  }
 #endif
+  parallel_rows(rowptr, num_rows, [&](int64_t r0, int64_t r1) {
     spmm_range<acc_t, st_t, dst_t, index_t, B>(rowptr, col, value, cur, r0,
                                                r1, F, dst, scale, base, beta);
   });
@@ -383,7 +426,8 @@ at::Tensor light_propagate_csr_cpu(const at::Tensor& rowptr_,
 // per FMA latency; kLanes independent partial sums vectorise and pipeline
 // (sddmm on ML-100K's 163k entries, d = 64: 9.6 ms before, see the commit).
 template <typename scalar_t>
-inline scalar_t dot(const scalar_t* a, const scalar_t* b, int64_t n) {
+PYG_RECSYS_ALWAYS_INLINE scalar_t dot(const scalar_t* a, const scalar_t* b,
+                                      int64_t n) {
   constexpr int64_t kLanes = 16;
   scalar_t acc[kLanes] = {};
   int64_t f = 0;
@@ -394,6 +438,44 @@ inline scalar_t dot(const scalar_t* a, const scalar_t* b, int64_t n) {
   for (int64_t l = 0; l < kLanes; ++l) s += acc[l];
   return s;
 }
+
+// sddmm over the rows [r0, r1): out[e] = <a[r], b[col[e]]>, prefetching the
+// rows of b that later entries read.
+template <typename scalar_t, typename index_t>
+PYG_RECSYS_ALWAYS_INLINE void sddmm_range(const int64_t* __restrict__ rp,
+                                          const index_t* __restrict__ c,
+                                          const scalar_t* __restrict__ pa,
+                                          const scalar_t* __restrict__ pb,
+                                          int64_t F, int64_t r0, int64_t r1,
+                                          scalar_t* __restrict__ po) {
+  const int64_t row_bytes = F * static_cast<int64_t>(sizeof(scalar_t));
+  const int64_t ahead_n = prefetch_distance(row_bytes);
+  const int64_t lines = std::clamp<int64_t>(row_bytes / 64, 1, 8);
+  const int64_t end = rp[r1];
+  for (int64_t r = r0; r < r1; ++r) {
+    const scalar_t* ar = pa + r * F;
+    for (int64_t e = rp[r]; e < rp[r + 1]; ++e) {
+      if (e + ahead_n < end) {
+        const char* ahead = reinterpret_cast<const char*>(
+            pb + static_cast<int64_t>(c[e + ahead_n]) * F);
+        for (int64_t l = 0; l < lines; ++l) __builtin_prefetch(ahead + 64 * l);
+      }
+      po[e] = dot(ar, pb + static_cast<int64_t>(c[e]) * F, F);
+    }
+  }
+}
+
+#ifdef PYG_RECSYS_X86_DISPATCH
+template <typename scalar_t, typename index_t>
+PYG_RECSYS_TARGET_AVX2 void sddmm_range_avx2(const int64_t* rp,
+                                             const index_t* c,
+                                             const scalar_t* pa,
+                                             const scalar_t* pb, int64_t F,
+                                             int64_t r0, int64_t r1,
+                                             scalar_t* po) {
+  sddmm_range<scalar_t, index_t>(rp, c, pa, pb, F, r0, r1, po);
+}
+#endif
 
 at::Tensor sddmm_csr_cpu(const at::Tensor& rowptr_, const at::Tensor& col_,
                          const at::Tensor& a_, const at::Tensor& b_) {
@@ -416,23 +498,16 @@ at::Tensor sddmm_csr_cpu(const at::Tensor& rowptr_, const at::Tensor& col_,
       const scalar_t* pa = a.data_ptr<scalar_t>();
       const scalar_t* pb = b.data_ptr<scalar_t>();
       scalar_t* po = out.data_ptr<scalar_t>();
-      const int64_t row_bytes = F * static_cast<int64_t>(sizeof(scalar_t));
-      const int64_t ahead_n = prefetch_distance(row_bytes);
-      const int64_t lines = std::clamp<int64_t>(row_bytes / 64, 1, 8);
+#ifdef PYG_RECSYS_X86_DISPATCH
+      if (cpu::active_isa() == cpu::Isa::kAvx2) {
+        parallel_rows(rp, num_rows, [&](int64_t r0, int64_t r1) {
+          sddmm_range_avx2<scalar_t, index_t>(rp, c, pa, pb, F, r0, r1, po);
+        });
+        return;
+      }
+#endif
       parallel_rows(rp, num_rows, [&](int64_t r0, int64_t r1) {
-        const int64_t end = rp[r1];
-        for (int64_t r = r0; r < r1; ++r) {
-          const scalar_t* ar = pa + r * F;
-          for (int64_t e = rp[r]; e < rp[r + 1]; ++e) {
-            if (e + ahead_n < end) {
-              const char* ahead = reinterpret_cast<const char*>(
-                  pb + static_cast<int64_t>(c[e + ahead_n]) * F);
-              for (int64_t l = 0; l < lines; ++l)
-                __builtin_prefetch(ahead + 64 * l);
-            }
-            po[e] = dot(ar, pb + static_cast<int64_t>(c[e]) * F, F);
-          }
-        }
+        sddmm_range<scalar_t, index_t>(rp, c, pa, pb, F, r0, r1, po);
       });
     });
   });
