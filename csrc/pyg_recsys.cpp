@@ -33,9 +33,10 @@ TORCH_LIBRARY_FRAGMENT(pyg_recsys, m) {
         "Tensor");
   // out[e] = <a[row(e)], b[col(e)]> for every stored entry e.
   m.def("sddmm_csr(Tensor rowptr, Tensor col, Tensor a, Tensor b) -> Tensor");
-  // out = sum_k alpha[k] A^k x, k = 0..len(alpha)-1, with O(N F) memory;
-  // bf16_storage keeps the layers A^k x (k < K, and x itself as gathered) in
-  // bfloat16, accumulating in float32 (float32 x only).
+  // out = sum_k alpha[k] A^k x, k = 0..len(alpha)-1, with O(N F) memory, by
+  // Horner's rule (y <- A y + alpha[k] x); bf16_storage keeps the rows that
+  // are gathered (x, then each inner Horner term) in bfloat16, accumulating
+  // in float32 (float32 x only).
   m.def("light_propagate_csr(Tensor rowptr, Tensor col, Tensor? value, "
         "Tensor x, float[] alpha, bool bf16_storage=False) -> Tensor");
 }

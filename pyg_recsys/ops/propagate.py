@@ -27,8 +27,7 @@ def _weights(num_layers: int, alpha) -> List[float]:
 
 def _propagate(csr: CSR, x: Tensor, alpha: List[float],
                bf16: bool = False) -> Tensor:
-    if use_extension(x) and not _needs_graph(x, csr.value) and \
-            not (bf16 and x.is_cuda):
+    if use_extension(x) and not _needs_graph(x, csr.value):
         value = None if csr.value is None else csr.value.to(x.dtype)
         return torch.ops.pyg_recsys.light_propagate_csr(
             csr.rowptr, csr.col, value, x, alpha, bf16)
@@ -93,8 +92,9 @@ def light_propagate(adj, x: Tensor, num_layers: int,
             inner Horner terms (the :math:`\alpha_k \mathbf{X}` added stay
             float32); the result then
             carries a relative error of about :math:`2^{-9}` per step (the
-            gradient likewise). Float32 :obj:`x` only; on CPU it runs in the
-            compiled kernel, elsewhere it is emulated by rounding.
+            gradient likewise). Float32 :obj:`x` only; it runs in the
+            compiled kernels where they are used (CPU and CUDA), elsewhere
+            it is emulated by rounding.
             (default: :obj:`None`, the dtype of :obj:`x`)
     """
     alpha = _weights(num_layers, alpha)
