@@ -184,7 +184,6 @@ def cmd_train(args) -> int:
 
     # 1. Every option, before any data is read.
     _check_model_args(args)
-    _check_data_args(args)
     name = args.dataset if args.data is None else None
     recipe = get_recipe(args.model, name, args.recipe)
     model_kwargs = dict(recipe.model_kwargs)
@@ -204,10 +203,11 @@ def cmd_train(args) -> int:
     except ValueError as e:
         raise ValueError(str(e).replace('TrainConfig: ', 'training option '))
     resolve_device(config.device)
-    if config.threads:
-        torch.set_num_threads(config.threads)
     if args.resume and not args.out:
         raise ValueError("--resume needs --out (the run's directory)")
+    _check_data_args(args)
+    if config.threads:
+        torch.set_num_threads(config.threads)
 
     # 2. Data and model (a bad model argument fails here, before training).
     spec = _data_spec(args)

@@ -172,6 +172,13 @@ def test_bad_train_options_fail_before_training(tmp_path, capsys, extra,
     assert not (tmp_path / 'run').exists()  # no training started
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason='a GPU is present')
+def test_cuda_without_a_gpu_fails_before_data(tmp_path, capsys):
+    assert main(['train', 'mf', '--data', str(tmp_path / 'absent.csv'),
+                 '--device', 'cuda']) == 2
+    assert 'no CUDA device is available' in capsys.readouterr().err
+
+
 def test_cli_errors(tmp_path, capsys):
     assert main(['train', 'mf', '--dataset', 'nope']) == 2
     assert 'unknown data set' in capsys.readouterr().err
