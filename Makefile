@@ -13,7 +13,7 @@ STAMP = $(VENV)/.pyg_recsys-installed
 
 setup: $(STAMP)
 
-$(STAMP): setup.py setup.cfg pyproject.toml $(wildcard csrc/*.cpp csrc/ops/*.cpp csrc/ops/cpu/*.cpp)
+$(STAMP): setup.py setup.cfg pyproject.toml $(wildcard csrc/*.cpp csrc/*.h csrc/ops/*.cpp csrc/ops/*.h csrc/ops/cpu/*.cpp csrc/ops/cpu/*.h csrc/ops/cuda/*.cu csrc/ops/cuda/*.h)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip setuptools wheel
 	$(PIP) install --quiet "$(TORCH_SPEC)"

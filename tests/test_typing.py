@@ -2,6 +2,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 
 import pyg_recsys.typing as typing
@@ -23,3 +24,13 @@ def test_extension_can_be_switched_off():
     out = subprocess.run([sys.executable, '-c', code], env=env,
                          capture_output=True, text=True, check=True).stdout
     assert out.startswith('False disabled by PYG_RECSYS_NO_EXT')
+
+
+@pytest.mark.skipif(not typing.WITH_EXT, reason='extension not built')
+def test_compiled_cpu_path_only_where_avx2_runs():
+    code = ('import pyg_recsys.typing as t, torch; '
+            'print(torch.ops.pyg_recsys.cpu_isa(), t.PREFER_COMPILED["cpu"])')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                         text=True, env={**os.environ,
+                                         'PYG_RECSYS_ISA': 'baseline'})
+    assert out.stdout.split() == ['baseline', 'False'], out.stderr
