@@ -325,7 +325,7 @@ def cmd_export(args) -> int:
                          f"embeddings: there is nothing to export")
     model.eval()
     with torch.no_grad():
-        out = model.get_embedding(trainer.adj).float().cpu()
+        out = model.get_embedding(trainer.adj).detach().float().cpu()
     user_emb = out[:graph.num_users].numpy()
     item_emb = out[graph.num_users:].numpy()
     user_ids = graph.raw_users(torch.arange(graph.num_users))

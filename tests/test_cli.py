@@ -218,3 +218,29 @@ def test_divergence_is_reported(tmp_path, capsys, monkeypatch):
                  '--no-progress']) == 1
     err = capsys.readouterr().err
     assert 'training diverged' in err and 'epoch 1' in err
+
+
+def test_export_parquet(tmp_path, capsys, monkeypatch):
+    path = tmp_path / 'clicks.csv'
+    write_csv(path)
+    assert main(['train', 'mf', '--data', str(path), '--user-col', 'visitor',
+                 '--item-col', 'product', '--epochs', '1', '--dim', '4',
+                 '--no-progress', '--out', str(tmp_path / 'run')]) == 0
+    ckpt = str(tmp_path / 'run' / 'checkpoint.pt')
+    # Without pyarrow the message says what to install, before any work.
+    monkeypatch.setitem(__import__('sys').modules, 'pyarrow', None)
+    assert main(['export', '--checkpoint', ckpt, '--out',
+                 str(tmp_path / 'pq'), '--format', 'parquet']) == 2
+    assert 'needs pyarrow' in capsys.readouterr().err
+    monkeypatch.undo()
+    pq = pytest.importorskip('pyarrow.parquet')
+    assert main(['export', '--checkpoint', ckpt, '--out',
+                 str(tmp_path / 'pq'), '--format', 'parquet']) == 0
+    assert main(['export', '--checkpoint', ckpt, '--out',
+                 str(tmp_path / 'np')]) == 0
+    ref = np.load(tmp_path / 'np' / 'embeddings.npz')
+    for what in ('user', 'item'):
+        table = pq.read_table(tmp_path / 'pq' / f'{what}s.parquet')
+        assert table.column('id').to_pylist() == ref[f'{what}_ids'].tolist()
+        emb = np.array(table.column('embedding').to_pylist())
+        np.testing.assert_array_equal(emb, ref[f'{what}_emb'])
