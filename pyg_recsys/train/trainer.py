@@ -378,6 +378,20 @@ class Trainer:
         ours = {k: v for k, v in self.config.to_dict().items()
                 if k not in free}
         theirs = {k: v for k, v in state['config'].items() if k not in free}
+        saved = state.get('graph')
+        if saved is not None:
+            mine = self.graph.state_dict()
+            for key in ('num_users', 'num_items', 'train'):
+                a, b = saved[key], mine[key]
+                if key == 'train':
+                    same = a.shape == b.shape and torch.equal(a.long(),
+                                                              b.long())
+                else:
+                    same = a == b
+                if not same:
+                    raise ValueError(f"cannot resume from '{path}': it was "
+                                     f"trained on another graph (its "
+                                     f"{key} differs)")
         if theirs != ours:
             changed = sorted(k for k in set(ours) | set(theirs)
                              if ours.get(k) != theirs.get(k))

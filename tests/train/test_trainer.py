@@ -80,6 +80,23 @@ def test_resume_refuses_other_settings(tmp_path):
                     out_dir=str(tmp_path), progress=False)
     with pytest.raises(ValueError, match='lr'):
         other.resume()
+    # Another graph of the same sizes is refused too, before any state loads.
+    from pyg_recsys.data import InteractionGraph
+    train = graph.train[:, 1:]
+    moved = InteractionGraph(40, 30, train, graph.valid, graph.test)
+    again = Trainer(MF(40, 30, 8), moved, small_config(epochs=5),
+                    out_dir=str(tmp_path), progress=False)
+    before = {k: v.clone() for k, v in again.model.state_dict().items()}
+    with pytest.raises(ValueError, match='another graph'):
+        again.resume()
+    for k, v in again.model.state_dict().items():
+        assert torch.equal(v, before[k])
+    # The device and thread count may change between runs.
+    same = Trainer(MF(40, 30, 8), graph,
+                   small_config(epochs=5, device='cpu',
+                                threads=torch.get_num_threads()),
+                   out_dir=str(tmp_path), progress=False)
+    assert same.resume() and same.epoch == 5
 
 
 def test_select_last_and_test_are_labelled():
