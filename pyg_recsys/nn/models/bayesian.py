@@ -58,7 +58,7 @@ class BayesianRecommender(EmbeddingRecommender):
         num_samples (int, optional): Sampled graphs :math:`S` averaged at
             inference. (default: :obj:`4`)
         resample_every (int, optional): Optimiser steps (calls of
-            :meth:`recommendation_loss` in training mode) per sampled
+            :meth:`training_loss` in training mode) per sampled
             training graph; the command line and the benchmark set it to one
             epoch's steps. (default: :obj:`1`)
         seed (int, optional): Seed of the graph streams. (default: :obj:`0`)

@@ -26,7 +26,7 @@ class DCCF(EmbeddingRecommender):
     intent prototypes :math:`\mathbf{C}_u, \mathbf{C}_v \in \mathbb{R}^{d
     \times K}` shared by all layers. Users are nodes :obj:`0..U-1`, items
     :obj:`U..U+I-1`. The training loss of a batch of triples
-    :math:`(u, i, j)` (see :meth:`recommendation_loss`) is
+    :math:`(u, i, j)` (see :meth:`training_loss`) is
 
     .. math::
         \mathcal{L} = \mathcal{L}_{\mathrm{BPR}} + \lambda_1 \sum_b

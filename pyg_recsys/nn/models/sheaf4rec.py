@@ -28,7 +28,7 @@ class Sheaf4Rec(EmbeddingRecommender):
     that layer's input), on the bipartite graph with users at nodes
     :obj:`0..U-1` and items at :obj:`U..U+I-1`; a user-item pair is scored by
     the dot product of their final embeddings and trained with BPR (see
-    :meth:`EmbeddingRecommender.recommendation_loss`; the released code
+    :meth:`EmbeddingRecommender.training_loss`; the released code
     regularises the ego rows with :math:`\lambda = 10^{-4}` in the
     :obj:`'lightgcn'` scaling).
 
