@@ -17,7 +17,8 @@ _WHERE = {'EmbeddingRecommender': 'base',
           'topological_closeness': 'gte', 'LightGCN': 'lightgcn', 'MF': 'mf',
           'MostPopular': 'mf', 'Sheaf4Rec': 'sheaf4rec',
           'build_model': 'registry', 'list_models': 'registry',
-          'register_model': 'registry'}
+          'register_model': 'registry', 'SequentialUserRNN': 'sequential',
+          'TasteVector': 'sequential', 'MostPopularNext': 'sequential'}
 __all__ = list(_WHERE)
 __getattr__, __dir__ = lazy_exports(
     __name__, {name: f'{__name__}.{module}' for name, module in

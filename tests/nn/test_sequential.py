@@ -1,0 +1,164 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pyg_recsys.data.sequences import SequenceData
+from pyg_recsys.metrics.sequential import rank_metrics, target_ranks
+from pyg_recsys.nn.models.sequential import SequentialUserRNN, TasteVector
+from pyg_recsys.train.sequential import SequenceConfig, SequenceTrainer
+
+SEQ = torch.tensor([[3, 1, 4, 1, 5], [2, 6, -1, -1, -1], [0, 4, 2, -1, -1]])
+LEN = torch.tensor([5, 2, 3])
+
+
+def naive_states(model, seq, lengths):
+    r"""The projected RNN output after every step, one unpadded sequence at
+    a time (no packing)."""
+    out = []
+    for s, n in zip(seq, lengths.tolist()):
+        x = model.item_embedding(s[:n]).unsqueeze(0)
+        h, _ = model.rnn(x)
+        u = model.proj(h[0])
+        out.append(F.normalize(u, dim=-1) if model.normalize else u)
+    return out
+
+
+@pytest.mark.parametrize('cell', ['gru', 'lstm'])
+@pytest.mark.parametrize('normalize', [False, True])
+def test_forward_matches_unpadded_loop(cell, normalize):
+    torch.manual_seed(0)
+    model = SequentialUserRNN(7, 8, hidden_dim=6, cell=cell,
+                              normalize=normalize)
+    states = naive_states(model, SEQ, LEN)
+    last = model(SEQ, LEN)
+    every = model(SEQ, LEN, all_steps=True)
+    for b, n in enumerate(LEN.tolist()):
+        torch.testing.assert_close(last[b], states[b][-1])
+        torch.testing.assert_close(every[b, :n], states[b])
+    assert str(model).startswith('SequentialUserRNN(7, embedding_dim=8')
+
+
+def test_losses_match_naive_loops():
+    torch.manual_seed(0)
+    model = SequentialUserRNN(7, 8, normalize=True, temperature=0.5)
+    states = naive_states(model, SEQ, LEN)
+    vec = F.normalize(model.item_embedding.weight[:-1], dim=-1)
+    ce, cos1, cos2 = [], [], []
+    for b, n in enumerate(LEN.tolist()):
+        s = SEQ[b, :n].tolist()
+        for t in range(n - 1):
+            logits = states[b][t] @ vec.t() / 0.5
+            ce.append(F.cross_entropy(logits.view(1, -1),
+                                      torch.tensor([s[t + 1]])))
+            cos1.append(1 - F.cosine_similarity(states[b][t], vec[s[t + 1]],
+                                                dim=0))
+            goal = vec[s[t + 1:t + 3]].mean(0)
+            cos2.append(1 - F.cosine_similarity(states[b][t], goal, dim=0))
+    loss, parts = model.loss(SEQ, LEN, 'ce')
+    torch.testing.assert_close(loss, torch.stack(ce).mean())
+    assert parts == {'ce': pytest.approx(float(loss))}
+    torch.testing.assert_close(model.loss(SEQ, LEN, 'cosine')[0],
+                               torch.stack(cos1).mean())
+    torch.testing.assert_close(model.loss(SEQ, LEN, 'cosine', window=2)[0],
+                               torch.stack(cos2).mean())
+
+
+def test_recommend_excludes_history_and_ranks_by_score():
+    torch.manual_seed(1)
+    model = SequentialUserRNN(7, 8)
+    top = model.recommend(SEQ, LEN, k=4)
+    user = model(SEQ, LEN)
+    scores = user @ model.item_embedding.weight[:-1].t()
+    for b, n in enumerate(LEN.tolist()):
+        seen = set(SEQ[b, :n].tolist())
+        order = sorted((i for i in range(7) if i not in seen),
+                       key=lambda i: (-float(scores[b, i]), i))
+        expect = (order + [-1] * 4)[:4]
+        assert top[b].tolist() == expect
+
+
+def test_bad_input():
+    model = SequentialUserRNN(7, 8)
+    with pytest.raises(ValueError, match='lengths must lie in'):
+        model(SEQ, torch.tensor([5, 0, 3]))
+    with pytest.raises(ValueError, match=r'item ids must lie in \[0, 7\)'):
+        model(torch.tensor([[3, 9]]), torch.tensor([2]))
+    with pytest.raises(ValueError, match='item_vectors must have shape'):
+        SequentialUserRNN(7, 8, item_vectors=torch.zeros(6, 8))
+    with pytest.raises(ValueError, match='NaN'):
+        SequentialUserRNN(2, 2, item_vectors=torch.tensor(
+            [[0.0, float('nan')], [1.0, 1.0]]))
+    with pytest.raises(ValueError, match='cell'):
+        SequentialUserRNN(7, 8, cell='rnn')
+    with pytest.raises(ValueError, match='nothing to predict'):
+        model.loss(torch.tensor([[1], [2]]), torch.tensor([1, 1]))
+    # Item vectors from another source, frozen, stay as given.
+    given = torch.randn(7, 8)
+    frozen = SequentialUserRNN(7, 8, item_vectors=given, freeze=True)
+    torch.testing.assert_close(frozen.item_vectors(), given)
+    assert not frozen.item_embedding.weight.requires_grad
+
+
+def test_taste_vector_is_the_decayed_mean():
+    vec = torch.randn(7, 4)
+    model = TasteVector(vec, decay=0.5, normalize=False)
+    out = model(SEQ, LEN)
+    for b, n in enumerate(LEN.tolist()):
+        w = torch.tensor([0.5 ** (n - 1 - t) for t in range(n)])
+        expect = (w.view(-1, 1) * vec[SEQ[b, :n]]).sum(0) / w.sum()
+        torch.testing.assert_close(out[b], expect)
+    with pytest.raises(ValueError, match='decay'):
+        TasteVector(vec, decay=0.0)
+
+
+@pytest.mark.parametrize('mode', ['mask', 'zero', 'keep'])
+def test_target_ranks_match_a_sort(mode):
+    g = torch.Generator().manual_seed(0)
+    scores = torch.randint(-3, 4, (6, 9), generator=g).float()  # many ties
+    target = torch.tensor([0, 4, 8, 2, 2, 5])
+    hist = torch.tensor([[1, 2, -1], [4, 3, 0], [-1, -1, -1], [5, 6, 7],
+                         [2, 8, -1], [0, 1, 2]])
+    ranks = target_ranks(lambda s, e: scores[s:e], target, hist, mode,
+                         batch_size=4)
+    for b in range(6):
+        s = scores[b].clone()
+        for i in hist[b].tolist():
+            if i >= 0 and i != int(target[b]):
+                if mode == 'mask':
+                    s[i] = float('-inf')
+                elif mode == 'zero':
+                    s[i] = 0.0
+        order = sorted(range(9), key=lambda i: (-float(s[i]), i))
+        assert int(ranks[b]) == order.index(int(target[b]))
+    m = rank_metrics(ranks, ks=(1, 5))
+    r = ranks.tolist()
+    assert m['hit@5'] == pytest.approx(sum(x < 5 for x in r) / 6)
+    assert m['ndcg@5'] == pytest.approx(
+        sum(1 / math.log2(x + 2) for x in r if x < 5) / 6)
+
+
+def test_trainer_learns_a_sequential_pattern():
+    # Every user walks the items in order from a random start: the next item
+    # is always the successor, which no order-free model can know.
+    g = torch.Generator().manual_seed(0)
+    lists = []
+    for _ in range(120):
+        start = int(torch.randint(0, 20, (1, ), generator=g))
+        n = int(torch.randint(5, 9, (1, ), generator=g))
+        lists.append([(start + t) % 20 for t in range(n)])
+    data = SequenceData.from_lists(lists, num_items=20)
+    split = data.leave_one_out()
+    torch.manual_seed(0)
+    model = SequentialUserRNN(20, 16)
+    cfg = SequenceConfig(epochs=40, batch_size=32, lr=1e-2, max_len=10,
+                         patience=5, eval_every=2, device='cpu')
+    trainer = SequenceTrainer(model, split, cfg, progress=False)
+    report = trainer.fit()
+    assert report['test']['hit@5'] > 0.9
+    taste = SequenceTrainer(TasteVector(model.item_vectors().detach()),
+                            split, cfg, progress=False).fit()
+    assert report['test']['ndcg@10'] > taste['test']['ndcg@10'] + 0.2
+    with pytest.raises(ValueError, match="monitor 'ndcg@7'"):
+        SequenceConfig(monitor='ndcg@7')
