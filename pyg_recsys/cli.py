@@ -178,10 +178,80 @@ _TRAIN_KEYS = ('epochs', 'batch_size', 'lr', 'lr_schedule', 'lambda_reg',
                'threads', 'device')
 
 
+_SEQUENTIAL = {'gru-user': 'gru', 'lstm-user': 'lstm'}
+_SEQUENCE_DATA = ('beauty', 'sports', 'toys', 'yelp-seq')
+
+
+def _train_sequential(args) -> int:
+    r"""``train gru-user|lstm-user``: a recurrent user model on a sequence
+    data set, leave-one-out, full ranking with history masked."""
+    from pyg_recsys.data.sequences import load_sequences
+    from pyg_recsys.nn.models.sequential import SequentialUserRNN
+    from pyg_recsys.train.config import resolve_device
+    from pyg_recsys.train.sequential import SequenceConfig, SequenceTrainer
+    if args.data is not None or args.dataset not in _SEQUENCE_DATA:
+        raise ValueError(f"{args.model} trains on a sequence data set: "
+                         f"--dataset {' | '.join(_SEQUENCE_DATA)}")
+    unused = [o for o in ('layers', 'lambda_reg', 'reg_scaling', 'sampler',
+                          'num_negatives', 'negative_sampling', 'select',
+                          'lr_schedule') if getattr(args, o) is not None]
+    if unused:
+        raise ValueError(f"--{unused[0].replace('_', '-')} does not apply to "
+                         f"{args.model}")
+    kwargs = {k: getattr(args, k) for k in ('epochs', 'batch_size', 'lr',
+                                            'eval_every', 'patience',
+                                            'monitor', 'seed', 'device')
+              if getattr(args, k) is not None}
+    if args.ks:
+        kwargs['ks'] = args.ks
+    try:
+        config = SequenceConfig(**kwargs)
+    except ValueError as e:
+        raise ValueError(str(e).replace('SequenceConfig: ',
+                                        'training option '))
+    resolve_device(config.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data = load_sequences(args.dataset, args.root)
+    split = data.leave_one_out()
+    print(f'pyg-recsys {__version__}: {data}', file=sys.stderr)
+    torch.manual_seed(config.seed)
+    model = SequentialUserRNN(data.num_items, args.dim or 64,
+                              cell=_SEQUENTIAL[args.model])
+    trainer = SequenceTrainer(model, split, config,
+                              progress=not args.no_progress)
+    report = trainer.fit()
+    print(f"\n{args.model} on {args.dataset}: best {config.monitor} on the "
+          f"validation split, epoch {report['epoch']} of "
+          f"{report['epochs_run']}, {report['train_seconds']:.1f} s "
+          f"training ({trainer.device})")
+    print(f"{'split':<6} " + ' '.join(f'{n}@{k:<4}'.rjust(11)
+                                      for k in config.ks
+                                      for n in ('hit', 'ndcg')))
+    for name in ('valid', 'test'):
+        print(f'{name:<6} ' + ' '.join(
+            f"{report[name][f'{n}@{k}']:>11.4f}" for k in config.ks
+            for n in ('hit', 'ndcg')))
+    if args.json:
+        print(json.dumps({k: v for k, v in report.items()
+                          if k in ('epoch', 'epochs_run', 'train_seconds',
+                                   'valid', 'test')}))
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        torch.save({'model': model.state_dict(), 'report': report,
+                    'history': trainer.history},
+                   os.path.join(args.out, 'model.pt'))
+        with open(os.path.join(args.out, 'final.json'), 'w') as f:
+            json.dump({**report, 'history': trainer.history}, f, indent=1)
+    return 0
+
+
 def cmd_train(args) -> int:
     from pyg_recsys.train import TrainConfig, Trainer, build_model, get_recipe
     from pyg_recsys.train.config import resolve_device
 
+    if args.model in _SEQUENTIAL:
+        return _train_sequential(args)
     # 1. Every option, before any data is read.
     _check_model_args(args)
     name = args.dataset if args.data is None else None
@@ -363,6 +433,8 @@ def cmd_models(args) -> int:
     from pyg_recsys.nn.models import list_models
     for name in list_models():
         print(name)
+    for name in _SEQUENTIAL:
+        print(f'{name}\t(sequence data sets: {", ".join(_SEQUENCE_DATA)})')
     return 0
 
 
@@ -395,7 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser('train', help='train a model and report its metrics')
     t.add_argument('model', help='a registered model (see `pyg-recsys '
                    'models`): lightgcn, dccf, sheaf4rec, gte, '
-                   'bayes-lightgcn, mf, mostpop')
+                   'bayes-lightgcn, mf, mostpop; on sequences: gru-user, '
+                   'lstm-user')
     src = t.add_mutually_exclusive_group(required=True)
     src.add_argument('--dataset', help='a named data set (see `pyg-recsys '
                      'datasets`)')

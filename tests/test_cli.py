@@ -244,3 +244,27 @@ def test_export_parquet(tmp_path, capsys, monkeypatch):
         assert table.column('id').to_pylist() == ref[f'{what}_ids'].tolist()
         emb = np.array(table.column('embedding').to_pylist())
         np.testing.assert_array_equal(emb, ref[f'{what}_emb'])
+
+
+def test_train_gru_user(tmp_path, capsys):
+    import gzip
+    folder = tmp_path / 'seq-s3rec'
+    folder.mkdir()
+    rng = random.Random(0)
+    with gzip.open(folder / 'Beauty.txt.gz', 'wt') as f:
+        for u in range(1, 61):
+            start = rng.randint(1, 15)
+            f.write(' '.join([str(u)] + [str((start + t) % 15 + 1)
+                                         for t in range(6)]) + '\n')
+    assert main(['train', 'gru-user', '--dataset', 'beauty', '--root',
+                 str(tmp_path), '--epochs', '3', '--dim', '8',
+                 '--no-progress', '--json', '--out', str(tmp_path / 'run'),
+                 '--device', 'cpu']) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert 0 <= report['test']['hit@10'] <= 1
+    assert (tmp_path / 'run' / 'final.json').exists()
+    assert main(['train', 'gru-user', '--dataset', 'ml-100k']) == 2
+    assert 'sequence data set' in capsys.readouterr().err
+    assert main(['train', 'gru-user', '--dataset', 'beauty',
+                 '--layers', '2']) == 2
+    assert '--layers does not apply' in capsys.readouterr().err
