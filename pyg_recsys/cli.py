@@ -225,7 +225,7 @@ def _train_sequential(args) -> int:
           f"validation split, epoch {report['epoch']} of "
           f"{report['epochs_run']}, {report['train_seconds']:.1f} s "
           f"training ({trainer.device})")
-    print(f"{'split':<6} " + ' '.join(f'{n}@{k:<4}'.rjust(11)
+    print(f"{'split':<6} " + ' '.join(f'{n}@{k}'.rjust(11)
                                       for k in config.ks
                                       for n in ('hit', 'ndcg')))
     for name in ('valid', 'test'):
