@@ -44,6 +44,8 @@ def main() -> None:
     p.add_argument('--temperature', type=float, default=0.1)
     p.add_argument('--weight-decay', type=float, default=0.0)
     p.add_argument('--patience', type=int, default=10)
+    p.add_argument('--num-negatives', type=int, default=None,
+                   help='sampled softmax over this many uniform items')
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--tag', default='')
     args = p.parse_args()
@@ -57,6 +59,7 @@ def main() -> None:
         cfg = SequenceConfig(epochs=args.epochs, batch_size=args.batch_size,
                              lr=args.lr, weight_decay=args.weight_decay,
                              patience=args.patience, seed=seed,
+                             num_negatives=args.num_negatives,
                              device='cpu')
         counts = torch.bincount(split.train.items,
                                 minlength=data.num_items)

@@ -27,6 +27,8 @@ class SequenceConfig:
         loss (str): :obj:`'ce'` or :obj:`'cosine'` (see
             :meth:`~pyg_recsys.nn.models.SequentialUserRNN.loss`).
         window (int): Future items averaged by the cosine loss.
+        num_negatives (int, optional): Sampled softmax over this many
+            uniform items instead of the full softmax (:obj:`None`).
         eval_every (int): Evaluate on validation every this many epochs.
         patience (int): Evaluations without improvement before stopping
             (0: never).
@@ -45,6 +47,7 @@ class SequenceConfig:
     max_len: int = 50
     loss: str = 'ce'
     window: int = 1
+    num_negatives: Optional[int] = None
     eval_every: int = 1
     patience: int = 10
     monitor: str = 'ndcg@10'
@@ -144,7 +147,10 @@ class SequenceTrainer:
                 continue
             seq, lengths = seq[keep].to(self.device), lengths[keep]
             self.optimizer.zero_grad(set_to_none=True)
-            loss, _ = self.model.loss(seq, lengths, cfg.loss, cfg.window)
+            loss, _ = self.model.loss(seq, lengths, cfg.loss, cfg.window,
+                                      **({'num_negatives': cfg.num_negatives,
+                                          'generator': self.generator}
+                                         if cfg.num_negatives else {}))
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"training diverged at epoch {self.epoch + 1}: loss is "

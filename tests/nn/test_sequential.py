@@ -162,3 +162,22 @@ def test_trainer_learns_a_sequential_pattern():
     assert report['test']['ndcg@10'] > taste['test']['ndcg@10'] + 0.2
     with pytest.raises(ValueError, match="monitor 'ndcg@7'"):
         SequenceConfig(monitor='ndcg@7')
+
+
+def test_sampled_softmax_matches_a_naive_loop():
+    torch.manual_seed(0)
+    model = SequentialUserRNN(7, 8)
+    gen = torch.Generator().manual_seed(3)
+    loss, _ = model.loss(SEQ, LEN, 'ce', num_negatives=4, generator=gen)
+    neg = torch.randint(0, 7, (4, ), generator=torch.Generator().manual_seed(3))
+    states = naive_states(model, SEQ, LEN)
+    vec = model.item_embedding.weight[:-1]
+    terms = []
+    for b, n in enumerate(LEN.tolist()):
+        s = SEQ[b, :n].tolist()
+        for t in range(n - 1):
+            target = s[t + 1]
+            cand = [target] + [int(j) for j in neg if int(j) != target]
+            logits = states[b][t] @ vec[cand].t()
+            terms.append(-F.log_softmax(logits, 0)[0])
+    torch.testing.assert_close(loss, torch.stack(terms).mean())

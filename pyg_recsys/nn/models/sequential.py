@@ -172,12 +172,17 @@ class SequentialUserRNN(torch.nn.Module):
         return s / self.temperature if self.normalize else s
 
     def loss(self, seq: Tensor, lengths: Tensor, kind: str = 'ce',
-             window: int = 1) -> Tuple[Tensor, Dict[str, float]]:
+             window: int = 1, num_negatives: Optional[int] = None,
+             generator: Optional[torch.Generator] = None
+             ) -> Tuple[Tensor, Dict[str, float]]:
         r"""The training loss of right-padded sequences: every prefix
         :obj:`seq[:, :t]` predicts what follows it.
 
         * :obj:`'ce'`: softmax cross-entropy over all items of the next
-          item (the objective of the strongest current models);
+          item (the objective of the strongest current models); with
+          :obj:`num_negatives`, over the next item and that many items
+          drawn uniformly (shared by the batch; a draw that equals a row's
+          target is left out of that row), a sampled softmax;
         * :obj:`'cosine'`: one minus the cosine similarity between the user
           vector and the mean vector of the next :obj:`window` items (the
           next item for :obj:`window=1`, the short time scale; a longer
@@ -200,7 +205,19 @@ class SequentialUserRNN(torch.nn.Module):
         target = seq[:, 1:]
         mask = torch.arange(target.size(1), device=seq.device) < \
             (lengths - 1).view(-1, 1)
-        if kind == 'ce':
+        if kind == 'ce' and num_negatives:
+            u, t = user[mask], target[mask]
+            vec = self.item_vectors()
+            neg = torch.randint(0, self.num_items, (int(num_negatives), ),
+                                generator=generator).to(u.device)
+            pos = (u * vec[t]).sum(-1, keepdim=True)
+            other = (u @ vec[neg].t()).masked_fill(
+                neg.view(1, -1) == t.view(-1, 1), float('-inf'))
+            logits = torch.cat([pos, other], dim=1)
+            if self.normalize:
+                logits = logits / self.temperature
+            loss = -F.log_softmax(logits, dim=1)[:, 0].mean()
+        elif kind == 'ce':
             logits = self.scores(user[mask])
             loss = F.cross_entropy(logits, target[mask])
         else:
