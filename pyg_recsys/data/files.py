@@ -1,7 +1,6 @@
 r"""A user's own interactions as an :class:`InteractionGraph`: a CSV / TSV
 table with named columns, or a folder of LightGCN-format files."""
 import csv
-import gzip
 import io
 import math
 import os
@@ -10,22 +9,14 @@ from typing import Optional, Sequence
 import torch
 
 from pyg_recsys.data.graph import InteractionGraph
-from pyg_recsys.data.io import read_lightgcn, remap_ids
+from pyg_recsys.data.io import _read_lines, read_lightgcn, remap_ids
 from pyg_recsys.data.split import leave_one_out, random_split, temporal_split
 
 SPLITS = ('random', 'temporal', 'loo')
 
 
 def _open_text(path: str):
-    raw = gzip.open(path, 'rb') if path.endswith('.gz') else open(path, 'rb')
-    with raw:
-        data = raw.read()
-    try:
-        text = data.decode('utf-8')
-    except UnicodeDecodeError as e:
-        line = data.count(b'\n', 0, e.start) + 1
-        raise ValueError(f"{path}:{line}: not valid UTF-8 text") from None
-    return io.StringIO(text.lstrip('\ufeff'), newline='')
+    return io.StringIO('\n'.join(_read_lines(path)), newline='')
 
 
 def _number(path: str, line: int, column: str, token: str) -> float:

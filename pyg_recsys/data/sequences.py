@@ -1,13 +1,14 @@
 r"""Time-ordered item sequences per user, their leave-one-out split and
 padded batches, all built with tensor operations (no Python loop per
 event)."""
-import gzip
 import os
 import warnings
 from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
+
+from pyg_recsys.data.io import _read_lines
 
 
 class SequenceSplit(NamedTuple):
@@ -81,10 +82,10 @@ class SequenceData:
                                  f"{items.numel()} events")
             if bool(torch.isnan(timestamps).any()):
                 raise ValueError(f"{who}: timestamps contain NaN")
-            back = (timestamps.diff() < 0) & (self._row_of(ptr)[1:] ==
-                                              self._row_of(ptr)[:-1])
+            row = self._row_of(ptr)
+            back = (timestamps.diff() < 0) & (row[1:] == row[:-1])
             if bool(back.any()):
-                user = int(self._row_of(ptr)[1:][back][0])
+                user = int(row[1:][back][0])
                 raise ValueError(f"{who}: the events of user {user} are not "
                                  f"in time order")
         self.ptr, self.items, self.timestamps = ptr, items, timestamps
@@ -261,9 +262,7 @@ def read_sequences(path: str, id_base: int = 1,
     Users are numbered in file order; the item count is the largest id.
     """
     path = os.fspath(path)
-    opener = gzip.open if path.endswith('.gz') else open
-    with opener(path, 'rt') as f:
-        lines = f.read().split('\n')
+    lines = _read_lines(path)
     seqs: List[List[int]] = []
     for no, line in enumerate(lines, 1):
         parts = line.split()
