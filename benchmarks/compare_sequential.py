@@ -37,6 +37,8 @@ def main() -> None:
     p.add_argument('--seeds', type=int, nargs='+', default=[0])
     p.add_argument('--epochs', type=int, default=200)
     p.add_argument('--dim', type=int, default=64)
+    p.add_argument('--hidden-dim', type=int, default=None)
+    p.add_argument('--max-len', type=int, default=50)
     p.add_argument('--lr', type=float, default=1e-3)
     p.add_argument('--batch-size', type=int, default=256)
     p.add_argument('--dropout', type=float, default=0.0)
@@ -60,6 +62,7 @@ def main() -> None:
                              lr=args.lr, weight_decay=args.weight_decay,
                              patience=args.patience, seed=seed,
                              num_negatives=args.num_negatives,
+                             max_len=args.max_len,
                              device='cpu')
         counts = torch.bincount(split.train.items,
                                 minlength=data.num_items)
@@ -67,6 +70,7 @@ def main() -> None:
                               progress=False).fit()
         torch.manual_seed(seed)
         rnn = SequentialUserRNN(data.num_items, args.dim,
+                                hidden_dim=args.hidden_dim,
                                 dropout=args.dropout,
                                 normalize=args.normalize,
                                 temperature=args.temperature)

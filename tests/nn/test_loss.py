@@ -4,7 +4,12 @@ import pytest
 import torch
 from torch_geometric.nn.models.lightgcn import BPRLoss
 
-from pyg_recsys.nn.loss import bpr_loss, l2_reg, l2_reg_rows
+from pyg_recsys.nn.loss import (
+    bpr_loss,
+    l2_reg,
+    l2_reg_rows,
+    softmax_cross_entropy,
+)
 
 # A batch of 3 triples in which user 0 appears twice.
 USERS = torch.tensor([0, 0, 1])
@@ -84,3 +89,42 @@ def test_l2_scalings_by_hand():
         l2_reg(u, p, n, lam, 'pyg')
     with pytest.raises(ValueError, match='unknown scaling'):
         l2_reg(u, p, n, lam, 'other')
+
+
+@pytest.mark.parametrize('chunk', [1, 7, 256])
+@pytest.mark.parametrize('grads', [(True, True), (True, False),
+                                   (False, True)])
+def test_softmax_cross_entropy_equals_dense(chunk, grads):
+    gen = torch.Generator().manual_seed(0)
+    query = (3 * torch.randn(23, 5, generator=gen,
+                             dtype=torch.float64)).requires_grad_(grads[0])
+    items = (3 * torch.randn(41, 5, generator=gen,
+                             dtype=torch.float64)).requires_grad_(grads[1])
+    target = torch.randint(0, 41, (23, ), generator=gen)
+    target[:3] = 40  # the last item too
+    weight = torch.tensor(0.5, dtype=torch.float64)  # upstream scale
+    loss = softmax_cross_entropy(query, items, target, chunk) * weight
+    # The reference: the dense logits and a naive log-softmax.
+    logits = query @ items.t()
+    ref = sum(math.log(sum(math.exp(x) for x in row.tolist()))
+              - row[int(t)].item() for row, t in zip(logits, target)) / 23
+    assert loss.item() == pytest.approx(ref * weight.item(), rel=1e-12)
+    dense = torch.nn.functional.cross_entropy(logits, target) * weight
+    inputs = [x for x in (query, items) if x.requires_grad]
+    got = torch.autograd.grad(loss, inputs)
+    want = torch.autograd.grad(dense, inputs)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-12)
+
+
+def test_softmax_cross_entropy_checks_input():
+    q, v = torch.randn(4, 3), torch.randn(6, 3)
+    with pytest.raises(ValueError, match='targets must lie'):
+        softmax_cross_entropy(q, v, torch.tensor([0, 1, 2, 6]))
+    with pytest.raises(ValueError, match='4 targets for 3 rows'):
+        softmax_cross_entropy(q[:3], v, torch.tensor([0, 1, 2, 3]))
+    with pytest.raises(ValueError, match='must be'):
+        softmax_cross_entropy(q, torch.randn(6, 2), torch.zeros(4).long())
+    empty = softmax_cross_entropy(q[:0].requires_grad_(), v,
+                                  torch.zeros(0).long())
+    assert empty.item() == 0.0

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from pyg_recsys.nn.loss import softmax_cross_entropy
+
 CELLS = ('gru', 'lstm')
 LOSSES = ('ce', 'cosine')
 
@@ -218,8 +220,10 @@ class SequentialUserRNN(torch.nn.Module):
                 logits = logits / self.temperature
             loss = -F.log_softmax(logits, dim=1)[:, 0].mean()
         elif kind == 'ce':
-            logits = self.scores(user[mask])
-            loss = F.cross_entropy(logits, target[mask])
+            u = user[mask]
+            if self.normalize:
+                u = u / self.temperature
+            loss = softmax_cross_entropy(u, self.item_vectors(), target[mask])
         else:
             vec = self.item_vectors()
             pad = torch.cat([vec, vec.new_zeros(1, vec.size(1))])
