@@ -19,6 +19,10 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from _common import REPO, load_note, require_dataset  # noqa: E402
 
 from pyg_recsys.data.sequences import load_sequences  # noqa: E402
+from pyg_recsys.nn.models.item_sources import (  # noqa: E402
+    SOURCES,
+    item_vectors,
+)
 from pyg_recsys.nn.models.sequential import (  # noqa: E402
     MostPopularNext,
     SequentialUserRNN,
@@ -48,6 +52,10 @@ def main() -> None:
     p.add_argument('--patience', type=int, default=10)
     p.add_argument('--num-negatives', type=int, default=None,
                    help='sampled softmax over this many uniform items')
+    p.add_argument('--item-vectors', default='learned', choices=SOURCES,
+                   help='where the item vectors come from')
+    p.add_argument('--freeze', action='store_true',
+                   help='keep given item vectors fixed')
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--tag', default='')
     args = p.parse_args()
@@ -68,17 +76,25 @@ def main() -> None:
                                 minlength=data.num_items)
         pop = SequenceTrainer(MostPopularNext(counts), split, cfg,
                               progress=False).fit()
+        start = time.perf_counter()
+        given = item_vectors(args.item_vectors, split.train, args.dim,
+                             seed=seed)
+        source_seconds = time.perf_counter() - start
         torch.manual_seed(seed)
         rnn = SequentialUserRNN(data.num_items, args.dim,
                                 hidden_dim=args.hidden_dim,
                                 dropout=args.dropout,
                                 normalize=args.normalize,
-                                temperature=args.temperature)
+                                temperature=args.temperature,
+                                item_vectors=given, freeze=args.freeze)
         trainer = SequenceTrainer(rnn, split, cfg, progress=False)
         start = time.perf_counter()
         report = trainer.fit()
         wall = time.perf_counter() - start
-        vectors = rnn.item_vectors().detach()
+        # The taste vector over the source's vectors (those of the trained
+        # RNN when they are learned).
+        vectors = given if given is not None else \
+            rnn.item_vectors().detach()
         taste = {decay: SequenceTrainer(TasteVector(vectors, decay), split,
                                         cfg, progress=False).fit()['test']
                  for decay in (1.0, 0.7)}
@@ -88,6 +104,7 @@ def main() -> None:
                        'epoch': report['epoch'],
                        'epochs_run': report['epochs_run'],
                        'train_seconds': report['train_seconds'],
+                       'source_seconds': round(source_seconds, 1),
                        'wall_seconds': round(wall, 1)},
                'curve': trainer.history}
         runs.append(row)
