@@ -123,3 +123,102 @@ def test_s3rec_files(shared_data):
         assert (data.num_users, data.num_items, data.num_events) == \
             (users, items, events)
         assert int(data.lengths.min()) >= 5
+
+
+def rated_data(seed=4, num_users=12):
+    rng = random.Random(seed)
+    users, items, times, ratings = [], [], [], []
+    for u in range(num_users):
+        t = 1_600_000_000 + rng.randrange(10 ** 6)
+        for _ in range(rng.randint(1, 30)):
+            t += rng.choice([0, 5, 3600, 90_000, 10 ** 6])
+            users.append(u)
+            items.append(rng.randrange(15))
+            times.append(t)
+            ratings.append(rng.randint(1, 5))
+    return users, items, times, ratings
+
+
+def naive_order(users, items, times, ratings):
+    # Grouped by user, by time, ties by item id (stable): the documented
+    # order of SequenceData.from_interactions.
+    rows = sorted(zip(users, items, times, ratings),
+                  key=lambda e: (e[0], e[2], e[1]))
+    return [list(col) for col in zip(*rows)]
+
+
+def test_context_features_match_datetime():
+    import datetime
+    import math
+    users, items, times, ratings = rated_data()
+    data = SequenceData.from_interactions(
+        torch.tensor(users), torch.tensor(items), torch.tensor(times), 12,
+        15, ratings=torch.tensor(ratings))
+    ctx = data.context()
+    assert ctx.shape == (len(users), 7)
+    users, items, times, ratings = naive_order(users, items, times, ratings)
+    assert data.items.tolist() == items
+    for e, (u, t, r) in enumerate(zip(users, times, ratings)):
+        when = datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+        hour = when.hour + when.minute / 60 + when.second / 3600
+        day = when.weekday() + hour / 24
+        gap = t - times[e - 1] if e and users[e - 1] == u else 0
+        want = [r / 5, float(r <= 2),
+                math.log1p(gap / 3600) / math.log1p(8760),
+                math.sin(2 * math.pi * hour / 24),
+                math.cos(2 * math.pi * hour / 24),
+                math.sin(2 * math.pi * day / 7),
+                math.cos(2 * math.pi * day / 7)]
+        assert ctx[e].tolist() == pytest.approx(want, abs=1e-5)
+    assert data.context(['skip']).view(-1).bool().tolist() == \
+        [r <= 2 for r in ratings]
+    with pytest.raises(ValueError, match='unknown feature'):
+        data.context(['mood'])
+    plain = SequenceData.from_lists([[0, 1], [2]], num_items=3)
+    with pytest.raises(ValueError, match='need ratings'):
+        plain.context()
+    with pytest.raises(ValueError, match='6 ratings for 3 events'):
+        SequenceData(plain.ptr, plain.items, 3, ratings=torch.ones(6))
+
+
+def test_values_padded_future_and_horizon_split_match_naive():
+    users, items, times, ratings = rated_data(seed=5, num_users=20)
+    data = SequenceData.from_interactions(
+        torch.tensor(users), torch.tensor(items), torch.tensor(times), 20,
+        15, ratings=torch.tensor(ratings))
+    users, items, times, ratings = naive_order(users, items, times, ratings)
+    seqs = [[(i, r) for uu, i, r in zip(users, items, ratings) if uu == u]
+            for u in range(20)]
+    horizon = 3
+    with pytest.warns(UserWarning, match='not evaluated'):
+        split = data.horizon_split(horizon)
+    ok = [u for u in range(20) if len(seqs[u]) >= 2 * horizon + 1]
+    assert split.valid_users.tolist() == ok == split.test_users.tolist()
+    assert split.valid_end.tolist() == [len(seqs[u]) - 6 for u in ok]
+    assert split.test_end.tolist() == [len(seqs[u]) - 3 for u in ok]
+    for u in range(20):
+        n = len(seqs[u]) - 6 if u in ok else len(seqs[u])
+        assert split.train.sequence(u).tolist() == [i for i, _ in
+                                                    seqs[u][:n]]
+        assert split.train.ratings[split.train.ptr[u]:split.train.ptr[
+            u + 1]].tolist() == [r for _, r in seqs[u][:n]]
+    fut = data.future(split.test_users, split.valid_end, 5, data.skips())
+    for row, u in enumerate(ok):
+        window = seqs[u][len(seqs[u]) - 6:len(seqs[u]) - 1]
+        want = [i if r > 2 else -1 for i, r in window]
+        assert fut[row].tolist() == want
+    vals = data.values_padded(data.ratings, split.test_users,
+                              split.test_end, max_len=4, pad=-9)
+    seq, lengths = data.padded(split.test_users, split.test_end, max_len=4)
+    for row, u in enumerate(ok):
+        window = seqs[u][:len(seqs[u]) - 3][-4:]
+        assert vals[row, :len(window)].tolist() == [r for _, r in window]
+        assert bool((vals[row, len(window):] == -9).all())
+        assert seq[row, :len(window)].tolist() == [i for i, _ in window]
+    ctx = data.values_padded(data.context(), split.test_users,
+                             split.test_end, max_len=4)
+    assert ctx.shape == (len(ok), 4, 7)
+    with pytest.raises(ValueError, match='horizon must be >= 1'):
+        data.horizon_split(0)
+    with pytest.raises(ValueError, match='no user has'):
+        data.horizon_split(100)

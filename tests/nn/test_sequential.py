@@ -181,3 +181,42 @@ def test_sampled_softmax_matches_a_naive_loop():
             logits = states[b][t] @ vec[cand].t()
             terms.append(-F.log_softmax(logits, 0)[0])
     torch.testing.assert_close(loss, torch.stack(terms).mean())
+
+
+def test_context_and_skips_match_naive_loops():
+    torch.manual_seed(2)
+    model = SequentialUserRNN(7, 8, hidden_dim=5, context_dim=3)
+    ctx = torch.randn(3, 5, 3)
+    skip = torch.zeros(3, 5, dtype=torch.bool)
+    skip[0, 2] = skip[0, 3] = skip[2, 1] = True
+    ce, cos = [], []
+    vec = model.item_embedding.weight[:-1]
+    for b, n in enumerate(LEN.tolist()):
+        s = SEQ[b, :n]
+        x = torch.cat([model.item_embedding(s), ctx[b, :n]], -1)
+        states = model.proj(model.rnn(x.unsqueeze(0))[0][0])
+        torch.testing.assert_close(model(SEQ, LEN, context=ctx)[b],
+                                   states[-1])
+        for t in range(n - 1):
+            if skip[b, t + 1]:
+                continue  # a skipped item is read, never predicted
+            ce.append(F.cross_entropy((states[t] @ vec.t()).view(1, -1),
+                                      s[t + 1].view(1)))
+            kept = [int(i) for i, sk in zip(s[t + 1:t + 3], skip[b, t + 1:
+                                                                 t + 3])
+                    if not sk]
+            cos.append(1 - F.cosine_similarity(states[t], vec[kept].mean(0),
+                                               dim=0))
+    loss, _ = model.loss(SEQ, LEN, context=ctx, skip=skip)
+    torch.testing.assert_close(loss, torch.stack(ce).mean())
+    long, _ = model.loss(SEQ, LEN, 'cosine', window=2, context=ctx,
+                         skip=skip)
+    torch.testing.assert_close(long, torch.stack(cos).mean())
+    every = torch.ones(3, 5, dtype=torch.bool)
+    assert model.loss(SEQ, LEN, context=ctx, skip=every)[0].item() == 0.0
+    with pytest.raises(ValueError, match=r'context must be \[3, 5, 3\]'):
+        model(SEQ, LEN)
+    with pytest.raises(ValueError, match='context_dim=0'):
+        SequentialUserRNN(7, 8)(SEQ, LEN, context=ctx)
+    with pytest.raises(ValueError, match='NaN'):
+        model(SEQ, LEN, context=torch.full((3, 5, 3), float('nan')))

@@ -55,10 +55,15 @@ class SequentialUserRNN(torch.nn.Module):
             :obj:`temperature`. (default: :obj:`False`)
         temperature (float, optional): See :obj:`normalize`.
             (default: :obj:`0.1`)
+        context_dim (int, optional): Context features per event (e.g.
+            :meth:`~pyg_recsys.data.sequences.SequenceData.context`),
+            concatenated to the item vector at the RNN input.
+            (default: :obj:`0`)
 
     Shapes:
         - **input:** item ids :math:`(B, L)` padded with :obj:`-1` on the
-          right, lengths :math:`(B)` (at least 1)
+          right, lengths :math:`(B)` (at least 1), context :math:`(B, L,
+          C)` when :obj:`context_dim = C > 0`
         - **output:** user vectors :math:`(B, d)` after the last item, or
           :math:`(B, L, d)` after every item
     """
@@ -66,7 +71,8 @@ class SequentialUserRNN(torch.nn.Module):
                  hidden_dim: Optional[int] = None, cell: str = 'gru',
                  num_layers: int = 1, dropout: float = 0.0,
                  item_vectors: Optional[Tensor] = None, freeze: bool = False,
-                 normalize: bool = False, temperature: float = 0.1):
+                 normalize: bool = False, temperature: float = 0.1,
+                 context_dim: int = 0):
         super().__init__()
         name = self.__class__.__name__
         if int(num_items) <= 0 or int(embedding_dim) <= 0:
@@ -78,6 +84,9 @@ class SequentialUserRNN(torch.nn.Module):
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"{name}: dropout must be in [0, 1), got "
                              f"{dropout}")
+        if int(context_dim) < 0:
+            raise ValueError(f"{name}: context_dim must be >= 0, got "
+                             f"{context_dim}")
         if not temperature > 0:
             raise ValueError(f"{name}: temperature must be positive, got "
                              f"{temperature}")
@@ -88,6 +97,7 @@ class SequentialUserRNN(torch.nn.Module):
         self.normalize = normalize
         self.temperature = float(temperature)
         self.freeze = freeze
+        self.context_dim = int(context_dim)
         # Row I is the padding vector (zeros, never trained).
         self.item_embedding = torch.nn.Embedding(self.num_items + 1,
                                                  self.embedding_dim,
@@ -105,8 +115,8 @@ class SequentialUserRNN(torch.nn.Module):
                                  f"infinite values")
             self.register_buffer('_init_vectors', item_vectors.clone())
         rnn = torch.nn.GRU if cell == 'gru' else torch.nn.LSTM
-        self.rnn = rnn(self.embedding_dim, self.hidden_dim, num_layers,
-                       batch_first=True)
+        self.rnn = rnn(self.embedding_dim + self.context_dim,
+                       self.hidden_dim, num_layers, batch_first=True)
         self.dropout = torch.nn.Dropout(dropout)
         self.proj = torch.nn.Linear(self.hidden_dim, self.embedding_dim)
         self.reset_parameters()
@@ -147,10 +157,31 @@ class SequentialUserRNN(torch.nn.Module):
                              f"[0, {self.num_items}) within each length")
         return seq.masked_fill(~valid, self.num_items), lengths
 
-    def forward(self, seq: Tensor, lengths: Tensor,
-                all_steps: bool = False) -> Tensor:
+    def _context(self, seq: Tensor, context: Optional[Tensor]
+                 ) -> Optional[Tensor]:
+        name = self.__class__.__name__
+        if self.context_dim == 0:
+            if context is not None:
+                raise ValueError(f"{name}: context given to a model built "
+                                 f"with context_dim=0")
+            return None
+        if context is None or tuple(context.shape) != (
+                seq.size(0), seq.size(1), self.context_dim):
+            got = None if context is None else tuple(context.shape)
+            raise ValueError(f"{name}: context must be [{seq.size(0)}, "
+                             f"{seq.size(1)}, {self.context_dim}], got {got}")
+        if not bool(torch.isfinite(context).all()):
+            raise ValueError(f"{name}: context contains NaN or infinite "
+                             f"values")
+        return context.to(self.item_embedding.weight.dtype)
+
+    def forward(self, seq: Tensor, lengths: Tensor, all_steps: bool = False,
+                context: Optional[Tensor] = None) -> Tensor:
         seq, lengths = self._check(seq, lengths)
+        context = self._context(seq, context)
         x = self.dropout(self.item_embedding(seq))
+        if context is not None:
+            x = torch.cat([x, context], dim=-1)
         packed = torch.nn.utils.rnn.pack_padded_sequence(
             x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, _ = self.rnn(packed)
@@ -175,7 +206,9 @@ class SequentialUserRNN(torch.nn.Module):
 
     def loss(self, seq: Tensor, lengths: Tensor, kind: str = 'ce',
              window: int = 1, num_negatives: Optional[int] = None,
-             generator: Optional[torch.Generator] = None
+             generator: Optional[torch.Generator] = None,
+             context: Optional[Tensor] = None,
+             skip: Optional[Tensor] = None
              ) -> Tuple[Tensor, Dict[str, float]]:
         r"""The training loss of right-padded sequences: every prefix
         :obj:`seq[:, :t]` predicts what follows it.
@@ -190,6 +223,10 @@ class SequentialUserRNN(torch.nn.Module):
           next item for :obj:`window=1`, the short time scale; a longer
           window, the long time scale).
 
+        :obj:`context` is the model's input context :obj:`[B, L, C]`;
+        :obj:`skip` (:obj:`[B, L]`, bool) marks skipped events, which are
+        read as input but never predicted (nor averaged into a window).
+
         Returns:
             (torch.Tensor, dict): the mean loss over all predicted
             positions, and :obj:`{kind: value}`.
@@ -203,10 +240,20 @@ class SequentialUserRNN(torch.nn.Module):
         if int(lengths.max()) < 2:
             raise ValueError("loss: every sequence has a single item; there "
                              "is nothing to predict")
-        user = self.forward(seq, lengths, all_steps=True)[:, :-1]
+        user = self.forward(seq, lengths, all_steps=True,
+                            context=context)[:, :-1]
         target = seq[:, 1:]
         mask = torch.arange(target.size(1), device=seq.device) < \
             (lengths - 1).view(-1, 1)
+        if skip is not None:
+            if tuple(skip.shape) != tuple(seq.shape):
+                raise ValueError(f"loss: skip must be {tuple(seq.shape)}, "
+                                 f"got {tuple(skip.shape)}")
+            skipped = skip[:, 1:].to(seq.device).bool()
+            mask = mask & ~skipped
+            target = target.masked_fill(skipped, self.num_items)
+        if not bool(mask.any()):  # every target skipped: nothing to learn
+            return user.sum() * 0.0, {kind: 0.0}
         if kind == 'ce' and num_negatives:
             u, t = user[mask], target[mask]
             vec = self.item_vectors()
@@ -242,14 +289,15 @@ class SequentialUserRNN(torch.nn.Module):
     @torch.no_grad()
     def recommend(self, seq: Tensor, lengths: Tensor, k: int = 10,
                   exclude_history: bool = True,
-                  batch_size: int = 1024) -> Tensor:
+                  batch_size: int = 1024,
+                  context: Optional[Tensor] = None) -> Tensor:
         r"""The top-:obj:`k` item ids after each sequence, best first (ties
         to the lower id), never an item of the sequence itself when
         :obj:`exclude_history`. Rows with fewer candidates are padded with
         :obj:`-1`."""
         from pyg_recsys.metrics import topk
         seq, lengths = self._check(seq, lengths)
-        user = self.forward(seq, lengths)
+        user = self.forward(seq, lengths, context=context)
         exclude = None
         if exclude_history:
             valid = seq != self.num_items
