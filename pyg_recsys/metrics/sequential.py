@@ -66,6 +66,52 @@ def target_ranks(score_fn: Callable[[int, int], Tensor], target: Tensor,
     return ranks
 
 
+@torch.no_grad()
+def future_recall(score_fn: Callable[[int, int], Tensor], future: Tensor,
+                  k: int = 20, history: Optional[Tensor] = None,
+                  mode: str = 'mask', batch_size: int = 1024) -> Tensor:
+    r"""Recall@K of several future items per row (the long time scale):
+    the share of the distinct items of :obj:`future` (:obj:`[N, H]`, padded
+    with :obj:`-1`) found in the top :obj:`k` of the row's scores, ties to
+    the lower id; history items are handled as in :func:`target_ranks`
+    (a future item that is also in the history stays ranked). A row
+    without future items gets NaN.
+
+    Returns:
+        torch.Tensor: :obj:`[N]` recalls in :math:`[0, 1]`.
+    """
+    if mode not in HISTORY:
+        raise ValueError(f"future_recall: mode must be one of {HISTORY}, got "
+                         f"'{mode}'")
+    future = torch.as_tensor(future, dtype=torch.long)
+    n = future.size(0)
+    out = torch.empty(n, dtype=torch.float64)
+    for start in range(0, n, int(batch_size)):
+        end = min(start + int(batch_size), n)
+        scores = score_fn(start, end).float().clone()
+        f = future[start:end].to(scores.device)
+        if history is not None and mode != 'keep':
+            h = history[start:end].to(scores.device)
+            rows = torch.arange(end - start, device=scores.device).view(
+                -1, 1).expand_as(h)
+            inside = (h.unsqueeze(-1) == f.unsqueeze(1)).any(-1)
+            valid = (h >= 0) & ~inside
+            scores[rows[valid], h[valid]] = float('-inf') \
+                if mode == 'mask' else 0.0
+        # Ties to the lower id: a stable sort of the negated scores.
+        top = torch.sort(-scores, dim=1, stable=True)[1][:, :int(k)]
+        found = torch.zeros_like(scores, dtype=torch.bool)
+        found.scatter_(1, top, True)
+        wanted = torch.zeros_like(found)
+        rows = torch.arange(end - start, device=scores.device).view(
+            -1, 1).expand_as(f)
+        wanted[rows[f >= 0], f[f >= 0]] = True
+        count = wanted.sum(1).double()
+        hits = (wanted & found).sum(1).double()
+        out[start:end] = (hits / count).cpu()
+    return out
+
+
 def rank_metrics(ranks: Tensor, ks: Sequence[int] = (5, 10, 20)
                  ) -> Dict[str, float]:
     r"""HitRate@K and NDCG@K of single-target ranks (0-based), averaged:

@@ -10,8 +10,18 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 from torch import Tensor
 
-from pyg_recsys.data.sequences import SequenceData, SequenceSplit
-from pyg_recsys.metrics.sequential import HISTORY, rank_metrics, target_ranks
+from pyg_recsys.data.sequences import (
+    CONTEXT_FEATURES,
+    HorizonSplit,
+    SequenceData,
+    SequenceSplit,
+)
+from pyg_recsys.metrics.sequential import (
+    HISTORY,
+    future_recall,
+    rank_metrics,
+    target_ranks,
+)
 
 
 @dataclass
@@ -39,6 +49,13 @@ class SequenceConfig:
             :func:`~pyg_recsys.metrics.sequential.target_ranks`).
         seed (int): Seed of initialisation and batch order.
         device (str): :obj:`'auto'`, :obj:`'cpu'`, :obj:`'cuda'`.
+        context (tuple): Context features fed to the model, from
+            :obj:`~pyg_recsys.data.sequences.CONTEXT_FEATURES` (the model's
+            :obj:`context_dim` must be their number).
+        skip_threshold (float, optional): Events rated at most this are
+            skips: read as input, never targets (:obj:`None`: no skips).
+        long_k (int): The cut-off of the long-term recall (a
+            :class:`~pyg_recsys.data.sequences.HorizonSplit` only).
     """
     epochs: int = 100
     batch_size: int = 256
@@ -55,9 +72,20 @@ class SequenceConfig:
     history: str = 'mask'
     seed: int = 0
     device: str = 'auto'
+    context: Tuple[str, ...] = ()
+    skip_threshold: Optional[float] = None
+    long_k: int = 20
 
     def __post_init__(self):
         self.ks = tuple(int(k) for k in self.ks)
+        self.context = tuple(self.context)
+        unknown = [f for f in self.context if f not in CONTEXT_FEATURES]
+        if unknown:
+            raise ValueError(f"SequenceConfig: unknown context feature(s) "
+                             f"{unknown} (available: {CONTEXT_FEATURES})")
+        if int(self.long_k) <= 0:
+            raise ValueError(f"SequenceConfig: long_k must be positive, got "
+                             f"{self.long_k}")
         for key in ('epochs', 'batch_size', 'max_len', 'window',
                     'eval_every'):
             if int(getattr(self, key)) <= 0:
@@ -95,28 +123,50 @@ def training_windows(data: SequenceData, max_len: int) -> Tuple[Tensor,
 class SequenceTrainer:
     r"""Trains a sequential user model (e.g.
     :class:`~pyg_recsys.nn.models.SequentialUserRNN`) on the training part
-    of a :class:`~pyg_recsys.data.sequences.SequenceSplit` and evaluates it
-    by full ranking: the input of a validation target is the training
-    sequence, that of a test target everything before it (the validation
-    item included).
+    of a split and evaluates it by full ranking.
+
+    * On a :class:`~pyg_recsys.data.sequences.SequenceSplit`
+      (leave-one-out), the input of a validation target is the training
+      sequence, that of a test target everything before it (the validation
+      item included); HR@K and NDCG@K.
+    * On a :class:`~pyg_recsys.data.sequences.HorizonSplit`, the two time
+      scales: HR@K and NDCG@K of the first future item that is not a skip
+      (short term) and :obj:`long_recall@K` over the future window's
+      non-skipped items (long term).
 
     Args:
         model (torch.nn.Module): The model (:meth:`loss`, :meth:`forward`
             and :meth:`scores` are used).
-        split (SequenceSplit): From :meth:`SequenceData.leave_one_out`.
+        split (SequenceSplit or HorizonSplit): The data and its split.
         config (SequenceConfig, optional): Settings.
         progress (bool, optional): tqdm progress bars. (default: :obj:`True`)
     """
-    def __init__(self, model: torch.nn.Module, split: SequenceSplit,
+    def __init__(self, model: torch.nn.Module, split,
                  config: Optional[SequenceConfig] = None,
                  progress: bool = True):
         from pyg_recsys.train.config import resolve_device
         self.config = cfg = config or SequenceConfig()
+        if not isinstance(split, (SequenceSplit, HorizonSplit)):
+            raise TypeError(f"SequenceTrainer: split must be a SequenceSplit "
+                            f"or a HorizonSplit, got {type(split).__name__}")
+        want = getattr(model, 'context_dim', 0)
+        if want != len(cfg.context):
+            raise ValueError(f"SequenceTrainer: the model reads {want} "
+                             f"context features, the config names "
+                             f"{len(cfg.context)} {cfg.context}")
         self.device = resolve_device(cfg.device)
         self.model = model.to(self.device)
         self.split = split
         self.progress = progress
         self.windows = training_windows(split.train, cfg.max_len)
+        # Per-event context and skip bits of the training and whole data.
+        self._ctx = {key: data.context(cfg.context) if cfg.context else None
+                     for key, data in (('train', split.train),
+                                       ('full', split.full))}
+        self._skip = {key: data.skips(cfg.skip_threshold)
+                      if cfg.skip_threshold is not None else None
+                      for key, data in (('train', split.train),
+                                        ('full', split.full))}
         self.optimizer = None
         if any(p.requires_grad for p in model.parameters()):
             self.optimizer = torch.optim.Adam(
@@ -126,6 +176,15 @@ class SequenceTrainer:
         self.history: list = []
         self.epoch = 0
         self.train_seconds = 0.0
+
+    def _inputs(self, key: str, users: Tensor, end: Tensor, max_len: int):
+        data = self.split.train if key == 'train' else self.split.full
+        seq, lengths = data.padded(users, end, max_len=max_len)
+        extra = {}
+        if self._ctx[key] is not None:
+            extra['context'] = data.values_padded(
+                self._ctx[key], users, end, max_len).to(self.device)
+        return seq.to(self.device), lengths, extra
 
     def train_epoch(self) -> float:
         cfg, data = self.config, self.split.train
@@ -138,19 +197,26 @@ class SequenceTrainer:
             from tqdm.auto import tqdm
             batches = tqdm(batches, leave=False, unit='batch',
                            desc=f'epoch {self.epoch + 1}')
+        kwargs = {}
+        if cfg.num_negatives:
+            kwargs = {'num_negatives': cfg.num_negatives,
+                      'generator': self.generator}
         for start in batches:
             idx = order[start:start + cfg.batch_size]
-            seq, lengths = data.padded(users[idx], end[idx],
-                                       max_len=cfg.max_len + 1)
+            seq, lengths, extra = self._inputs('train', users[idx], end[idx],
+                                               cfg.max_len + 1)
+            if self._skip['train'] is not None:
+                extra['skip'] = data.values_padded(
+                    self._skip['train'].float(), users[idx], end[idx],
+                    cfg.max_len + 1) > 0.5
             keep = lengths >= 2
             if not bool(keep.any()):
                 continue
-            seq, lengths = seq[keep].to(self.device), lengths[keep]
+            seq, lengths = seq[keep], lengths[keep]
+            extra = {k: v[keep.to(v.device)] for k, v in extra.items()}
             self.optimizer.zero_grad(set_to_none=True)
             loss, _ = self.model.loss(seq, lengths, cfg.loss, cfg.window,
-                                      **({'num_negatives': cfg.num_negatives,
-                                          'generator': self.generator}
-                                         if cfg.num_negatives else {}))
+                                      **kwargs, **extra)
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"training diverged at epoch {self.epoch + 1}: loss is "
@@ -163,31 +229,42 @@ class SequenceTrainer:
 
     @torch.no_grad()
     def evaluate(self, split: str = 'test') -> Dict[str, float]:
-        r"""HR@K and NDCG@K of the current model on :obj:`'valid'` or
-        :obj:`'test'`."""
-        cfg, full = self.config, self.split.full
-        if split == 'valid':
-            users, target, back = self.split.valid_users, \
-                self.split.valid_target, 2
-        elif split == 'test':
-            users, target, back = self.split.test_users, \
-                self.split.test_target, 1
-        else:
+        r"""The metrics of the current model on :obj:`'valid'` or
+        :obj:`'test'` (see the class description)."""
+        cfg, sp = self.config, self.split
+        if split not in ('valid', 'test'):
             raise ValueError(f"evaluate: split must be 'valid' or 'test', got "
                              f"'{split}'")
+        horizon = isinstance(sp, HorizonSplit)
+        users = sp.valid_users if split == 'valid' else sp.test_users
+        if horizon:
+            end = sp.valid_end if split == 'valid' else sp.test_end
+            future = sp.full.future(users, end, sp.horizon,
+                                    self._skip['full'])
+            has = (future >= 0).any(1)
+            users, end, future = users[has], end[has], future[has]
+            first = future.gather(1, (future >= 0).long().argmax(
+                1, keepdim=True)).view(-1)
+        else:
+            end = sp.full.lengths[users] - (2 if split == 'valid' else 1)
+            first = sp.valid_target if split == 'valid' else sp.test_target
         self.model.eval()
-        end = full.lengths[users] - back
-        seq, lengths = full.padded(users, end, max_len=cfg.max_len)
+        seq, lengths, extra = self._inputs('full', users, end, cfg.max_len)
         # The whole history is masked, not only the model's window.
-        hist, _ = full.padded(users, end, max_len=int(end.max()))
-        seq = seq.to(self.device)
+        hist, _ = sp.full.padded(users, end, max_len=max(int(end.max()), 1))
 
         def score(start: int, stop: int) -> Tensor:
-            user = self.model(seq[start:stop], lengths[start:stop])
+            part = {k: v[start:stop] for k, v in extra.items()}
+            user = self.model(seq[start:stop], lengths[start:stop], **part)
             return self.model.scores(user)
 
-        ranks = target_ranks(score, target, hist, cfg.history)
-        return rank_metrics(ranks, cfg.ks)
+        out = rank_metrics(target_ranks(score, first, hist, cfg.history),
+                           cfg.ks)
+        if horizon:
+            recall = future_recall(score, future, cfg.long_k, hist,
+                                   cfg.history)
+            out[f'long_recall@{cfg.long_k}'] = float(recall.mean())
+        return out
 
     def fit(self) -> Dict[str, Any]:
         r"""Trains with early stopping on validation :attr:`monitor`, then
