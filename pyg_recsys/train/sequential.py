@@ -42,7 +42,8 @@ class SequenceConfig:
         eval_every (int): Evaluate on validation every this many epochs.
         patience (int): Evaluations without improvement before stopping
             (0: never).
-        monitor (str): The validation metric that selects the model.
+        monitor (str): The validation metric that selects the model
+            (:obj:`'long_recall@<long_k>'` on a horizon split too).
         ks (tuple): Cut-offs of HR and NDCG.
         history (str): History items in ranking: :obj:`'mask'`,
             :obj:`'zero'` or :obj:`'keep'` (see
@@ -98,10 +99,12 @@ class SequenceConfig:
             raise ValueError(f"SequenceConfig: history must be one of "
                              f"{HISTORY}, got '{self.history}'")
         metric, _, k = self.monitor.partition('@')
-        if metric not in ('hit', 'ndcg') or not k.isdigit() or \
-                int(k) not in self.ks:
+        if self.monitor != f'long_recall@{self.long_k}' and (
+                metric not in ('hit', 'ndcg') or not k.isdigit()
+                or int(k) not in self.ks):
             raise ValueError(f"SequenceConfig: monitor '{self.monitor}' must "
-                             f"be hit@k or ndcg@k with k in {self.ks}")
+                             f"be hit@k or ndcg@k with k in {self.ks}, or "
+                             f"long_recall@{self.long_k} (a HorizonSplit)")
 
 
 def training_windows(data: SequenceData, max_len: int) -> Tuple[Tensor,
@@ -149,6 +152,10 @@ class SequenceTrainer:
         if not isinstance(split, (SequenceSplit, HorizonSplit)):
             raise TypeError(f"SequenceTrainer: split must be a SequenceSplit "
                             f"or a HorizonSplit, got {type(split).__name__}")
+        if cfg.monitor.startswith('long_') and \
+                not isinstance(split, HorizonSplit):
+            raise ValueError(f"SequenceTrainer: monitor '{cfg.monitor}' "
+                             f"needs a HorizonSplit")
         want = getattr(model, 'context_dim', 0)
         if want != len(cfg.context):
             raise ValueError(f"SequenceTrainer: the model reads {want} "
