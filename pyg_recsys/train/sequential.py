@@ -3,6 +3,9 @@ split: every training window predicts each of its next items; the model is
 selected on validation NDCG@10 and reported on test, by exact full
 ranking."""
 import copy
+import json
+import os
+import os.path as osp
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, Optional, Tuple
@@ -143,10 +146,13 @@ class SequenceTrainer:
         split (SequenceSplit or HorizonSplit): The data and its split.
         config (SequenceConfig, optional): Settings.
         progress (bool, optional): tqdm progress bars. (default: :obj:`True`)
+        out_dir (str, optional): Where :obj:`checkpoint.pt` (after every
+            epoch), :obj:`log.jsonl`, :obj:`final.json` and
+            :obj:`curve.png` go; nothing is written without it.
     """
     def __init__(self, model: torch.nn.Module, split,
                  config: Optional[SequenceConfig] = None,
-                 progress: bool = True):
+                 progress: bool = True, out_dir: Optional[str] = None):
         from pyg_recsys.train.config import resolve_device
         self.config = cfg = config or SequenceConfig()
         if not isinstance(split, (SequenceSplit, HorizonSplit)):
@@ -180,9 +186,13 @@ class SequenceTrainer:
                 [p for p in model.parameters() if p.requires_grad],
                 lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.out_dir = out_dir
         self.history: list = []
         self.epoch = 0
         self.train_seconds = 0.0
+        self.best: Optional[Tuple[int, float]] = None
+        self.best_state: Optional[Dict[str, Tensor]] = None
+        self.bad = 0
 
     def _inputs(self, key: str, users: Tensor, end: Tensor, max_len: int):
         data = self.split.train if key == 'train' else self.split.full
@@ -273,14 +283,18 @@ class SequenceTrainer:
             out[f'long_recall@{cfg.long_k}'] = float(recall.mean())
         return out
 
-    def fit(self) -> Dict[str, Any]:
+    def fit(self, resume: bool = False) -> Dict[str, Any]:
         r"""Trains with early stopping on validation :attr:`monitor`, then
-        restores the best model and reports it on validation and test."""
+        restores the best model and reports it on validation and test.
+        With :obj:`out_dir`, a checkpoint is written after every epoch and
+        :obj:`resume=True` continues from it (the run ends as it would have
+        without the interruption)."""
         cfg = self.config
-        torch.manual_seed(cfg.seed)
-        best, best_state, bad = None, None, 0
+        if not (resume and self.resume()):
+            torch.manual_seed(cfg.seed)
         if self.optimizer is not None:
-            for _ in range(cfg.epochs):
+            while self.epoch < cfg.epochs and not (
+                    cfg.patience and self.bad >= cfg.patience):
                 start = time.perf_counter()
                 loss = self.train_epoch()
                 self.train_seconds += time.perf_counter() - start
@@ -290,19 +304,130 @@ class SequenceTrainer:
                 if self.epoch % cfg.eval_every == 0:
                     record['valid'] = self.evaluate('valid')
                     value = record['valid'][cfg.monitor]
-                    if best is None or value > best[1]:
-                        best, bad = (self.epoch, value), 0
-                        best_state = copy.deepcopy(self.model.state_dict())
+                    if self.best is None or value > self.best[1]:
+                        self.best, self.bad = (self.epoch, value), 0
+                        self.best_state = copy.deepcopy(
+                            self.model.state_dict())
                     else:
-                        bad += 1
-                self.history.append(record)
-                if cfg.patience and bad >= cfg.patience:
-                    break
-        if best_state is not None:
-            self.model.load_state_dict(best_state)
-        return {'epoch': best[0] if best else self.epoch,
-                'epochs_run': self.epoch,
-                'train_seconds': round(self.train_seconds, 2),
-                'config': asdict(self.config),
-                'valid': self.evaluate('valid'),
-                'test': self.evaluate('test')}
+                        self.bad += 1
+                self._log(record)
+                self.save()
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        report = {'epoch': self.best[0] if self.best else self.epoch,
+                  'epochs_run': self.epoch,
+                  'train_seconds': round(self.train_seconds, 2),
+                  'config': asdict(self.config),
+                  'valid': self.evaluate('valid'),
+                  'test': self.evaluate('test')}
+        if self.out_dir:
+            with open(osp.join(self.out_dir, 'final.json'), 'w') as f:
+                json.dump(report, f, indent=1)
+            self.plot(osp.join(self.out_dir, 'curve.png'))
+        return report
+
+    # ------------------------------------------------------------------
+    def _log(self, record: Dict[str, Any]) -> None:
+        self.history.append(record)
+        if self.out_dir:
+            os.makedirs(self.out_dir, exist_ok=True)
+            with open(osp.join(self.out_dir, 'log.jsonl'), 'a') as f:
+                f.write(json.dumps(record) + '\n')
+
+    def state_dict(self) -> Dict[str, Any]:
+        train = self.split.train
+        return {'format': 'pyg_recsys/sequence-checkpoint/1',
+                'config': json.dumps(asdict(self.config)),
+                'data': {'ptr': train.ptr, 'items': train.items,
+                         'num_items': train.num_items},
+                'epoch': self.epoch, 'train_seconds': self.train_seconds,
+                'model': self.model.state_dict(),
+                'optimizer': (self.optimizer.state_dict()
+                              if self.optimizer is not None else None),
+                'generator': self.generator.get_state(),
+                'torch_rng': torch.get_rng_state(),
+                'best': list(self.best) if self.best else None,
+                'best_state': self.best_state, 'bad': self.bad,
+                'history': json.dumps(self.history)}
+
+    def save(self, path: Optional[str] = None) -> Optional[str]:
+        r"""Atomically writes a checkpoint (default
+        :obj:`out_dir/checkpoint.pt`)."""
+        from pyg_recsys.train.checkpoint import save_checkpoint
+        path = path or (osp.join(self.out_dir, 'checkpoint.pt')
+                        if self.out_dir else None)
+        if path is not None:
+            save_checkpoint(self.state_dict(), path)
+        return path
+
+    def resume(self, path: Optional[str] = None) -> bool:
+        r"""Continues from a checkpoint if one exists (returns whether it
+        did); refuses one of other settings (the device aside) or other
+        training sequences."""
+        from pyg_recsys.train.checkpoint import load_checkpoint
+        path = path or (osp.join(self.out_dir, 'checkpoint.pt')
+                        if self.out_dir else None)
+        if path is None or not osp.exists(path):
+            return False
+        state = load_checkpoint(path)
+        if state.get('format') != 'pyg_recsys/sequence-checkpoint/1':
+            raise ValueError(f"cannot resume from '{path}': not a sequence "
+                             f"training checkpoint")
+        ours = {k: v for k, v in json.loads(json.dumps(
+            asdict(self.config))).items() if k != 'device'}
+        theirs = {k: v for k, v in json.loads(state['config']).items()
+                  if k != 'device'}
+        if ours != theirs:
+            changed = sorted(k for k in set(ours) | set(theirs)
+                             if ours.get(k) != theirs.get(k))
+            raise ValueError(f"cannot resume from '{path}': its settings "
+                             f"differ in {changed}")
+        data, train = state['data'], self.split.train
+        if data['num_items'] != train.num_items or not (
+                torch.equal(data['ptr'], train.ptr)
+                and torch.equal(data['items'], train.items)):
+            raise ValueError(f"cannot resume from '{path}': it was trained "
+                             f"on other sequences")
+        self.model.load_state_dict(state['model'])
+        if self.optimizer is not None and state['optimizer'] is not None:
+            self.optimizer.load_state_dict(state['optimizer'])
+        self.generator.set_state(state['generator'])
+        torch.set_rng_state(state['torch_rng'])
+        self.epoch = int(state['epoch'])
+        self.train_seconds = float(state['train_seconds'])
+        self.best = tuple(state['best']) if state['best'] else None
+        self.best_state = state['best_state']
+        self.bad = int(state['bad'])
+        self.history = json.loads(state['history'])
+        return True
+
+    def plot(self, path: str) -> Optional[str]:
+        r"""Draws the training loss and the validation metrics against the
+        epoch into :obj:`path` (needs matplotlib; skipped without it)."""
+        try:
+            import matplotlib
+            matplotlib.use('Agg')
+            import matplotlib.pyplot as plt
+        except ImportError:
+            return None
+        if not self.history:
+            return None
+        fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.6))
+        ax0.plot([r['epoch'] for r in self.history],
+                 [r['loss'] for r in self.history])
+        ax0.set_xlabel('epoch')
+        ax0.set_ylabel('training loss')
+        evals = [r for r in self.history if 'valid' in r]
+        for key in evals[0]['valid'] if evals else ():
+            if key.endswith(f'@{max(self.config.ks)}') or \
+                    key.startswith('long_'):
+                ax1.plot([r['epoch'] for r in evals],
+                         [r['valid'][key] for r in evals], marker='.',
+                         label=f'valid {key}')
+        ax1.set_xlabel('epoch')
+        if evals:
+            ax1.legend()
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        return path

@@ -297,3 +297,52 @@ def test_trainer_on_a_horizon_split_with_context_and_skips():
     assert test['long_recall@5'] > pop['test']['long_recall@5'] + 0.1
     with pytest.raises(ValueError, match='reads 1 context features'):
         SequenceTrainer(model, split, SequenceConfig(device='cpu'))
+
+
+def test_sequence_trainer_resumes_exactly(tmp_path, monkeypatch):
+    g = torch.Generator().manual_seed(0)
+    lists = [[(int(torch.randint(0, 20, (1, ), generator=g)) + t) % 20
+              for t in range(8)] for _ in range(40)]
+    split = SequenceData.from_lists(lists, num_items=20).leave_one_out()
+    cfg = SequenceConfig(epochs=6, batch_size=8, lr=1e-2, max_len=5,
+                         patience=0, device='cpu')
+
+    def build(out=None):
+        torch.manual_seed(0)
+        return SequenceTrainer(SequentialUserRNN(20, 8, dropout=0.2), split,
+                               cfg, progress=False, out_dir=out)
+
+    straight = build().fit()
+    out = str(tmp_path / 'run')
+    interrupted = build(out)
+    calls = {'n': 0}
+    original = SequenceTrainer.train_epoch
+
+    def stop_at_four(self):
+        calls['n'] += 1
+        if calls['n'] == 4:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(SequenceTrainer, 'train_epoch', stop_at_four)
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit()
+    monkeypatch.setattr(SequenceTrainer, 'train_epoch', original)
+    again = build(out)
+    resumed = again.fit(resume=True)
+    assert again.epoch == 6 and len(again.history) == 6
+    assert resumed['test'] == straight['test']
+    assert resumed['valid'] == straight['valid']
+    for name in ('log.jsonl', 'final.json', 'checkpoint.pt'):
+        assert (tmp_path / 'run' / name).exists()
+    other = SequenceConfig(epochs=6, batch_size=8, lr=5e-3, max_len=5,
+                           patience=0, device='cpu')
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match=r"differ in \['lr'\]"):
+        SequenceTrainer(SequentialUserRNN(20, 8), split, other,
+                        progress=False, out_dir=out).fit(resume=True)
+    lists[0] = lists[0][::-1]
+    moved = SequenceData.from_lists(lists, num_items=20).leave_one_out()
+    with pytest.raises(ValueError, match='other sequences'):
+        SequenceTrainer(SequentialUserRNN(20, 8), moved, cfg,
+                        progress=False, out_dir=out).fit(resume=True)
