@@ -179,31 +179,61 @@ _TRAIN_KEYS = ('epochs', 'batch_size', 'lr', 'lr_schedule', 'lambda_reg',
 
 
 _SEQUENTIAL = {'gru-user': 'gru', 'lstm-user': 'lstm'}
-_SEQUENCE_DATA = ('beauty', 'sports', 'toys', 'yelp-seq')
+_SEQUENCE_DATA = ('beauty', 'sports', 'toys', 'yelp-seq', 'ml-100k')
+_SEQUENCE_ONLY = ('hidden_dim', 'dropout', 'item_vectors', 'freeze',
+                  'max_len', 'horizon', 'context', 'history')
 
 
 def _train_sequential(args) -> int:
     r"""``train gru-user|lstm-user``: a recurrent user model on a sequence
-    data set, leave-one-out, full ranking with history masked."""
-    from pyg_recsys.data.sequences import load_sequences
+    data set, full ranking with history masked: leave-one-out on the S3-Rec
+    sets, the two time scales (a horizon split) on ML-100K."""
+    from pyg_recsys.data.sequences import CONTEXT_FEATURES, load_sequences
+    from pyg_recsys.nn.models.item_sources import SOURCES, item_vectors
     from pyg_recsys.nn.models.sequential import SequentialUserRNN
+    from pyg_recsys.train import get_recipe
     from pyg_recsys.train.config import resolve_device
     from pyg_recsys.train.sequential import SequenceConfig, SequenceTrainer
     if args.data is not None or args.dataset not in _SEQUENCE_DATA:
         raise ValueError(f"{args.model} trains on a sequence data set: "
                          f"--dataset {' | '.join(_SEQUENCE_DATA)}")
     unused = [o for o in ('layers', 'lambda_reg', 'reg_scaling', 'sampler',
-                          'num_negatives', 'negative_sampling', 'select',
-                          'lr_schedule') if getattr(args, o) is not None]
+                          'negative_sampling', 'select', 'lr_schedule')
+              if getattr(args, o) is not None]
     if unused:
         raise ValueError(f"--{unused[0].replace('_', '-')} does not apply to "
                          f"{args.model}")
-    kwargs = {k: getattr(args, k) for k in ('epochs', 'batch_size', 'lr',
-                                            'eval_every', 'patience',
-                                            'monitor', 'seed', 'device')
-              if getattr(args, k) is not None}
+    horizon = args.dataset == 'ml-100k'
+    if args.horizon is not None and not horizon:
+        raise ValueError("--horizon applies to ml-100k (the S3-Rec sets are "
+                         "split leave-one-out)")
+    if args.context and not horizon:
+        raise ValueError(f"--context needs ratings and timestamps; "
+                         f"'{args.dataset}' has item ids only")
+    if args.resume and not args.out:
+        raise ValueError("--resume needs --out (the run's directory)")
+    recipe = get_recipe(args.model, args.dataset, args.recipe)
+    model_kwargs = {'embedding_dim': 64, **recipe.model_kwargs}
+    for key, option in (('embedding_dim', 'dim'), ('hidden_dim', 'hidden_dim'),
+                        ('dropout', 'dropout'), ('freeze', 'freeze')):
+        if getattr(args, option):
+            model_kwargs[key] = getattr(args, option)
+    source = args.item_vectors or model_kwargs.pop('item_vectors', 'learned')
+    model_kwargs.pop('item_vectors', None)
+    if source not in SOURCES:
+        raise ValueError(f"--item-vectors must be one of {SOURCES}")
+    kwargs = dict(recipe.train)
+    for key in ('epochs', 'batch_size', 'lr', 'eval_every', 'patience',
+                'monitor', 'seed', 'device', 'num_negatives', 'max_len',
+                'history'):
+        if getattr(args, key) is not None:
+            kwargs[key] = getattr(args, key)
     if args.ks:
         kwargs['ks'] = args.ks
+    if args.context:
+        kwargs['context'] = CONTEXT_FEATURES
+    if horizon:
+        kwargs.setdefault('skip_threshold', 2.0)
     try:
         config = SequenceConfig(**kwargs)
     except ValueError as e:
@@ -213,36 +243,41 @@ def _train_sequential(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     data = load_sequences(args.dataset, args.root)
-    split = data.leave_one_out()
+    split = data.horizon_split(args.horizon or 10) if horizon else \
+        data.leave_one_out()
     print(f'pyg-recsys {__version__}: {data}', file=sys.stderr)
+    vectors = item_vectors(source, split.train,
+                           model_kwargs['embedding_dim'], seed=config.seed)
     torch.manual_seed(config.seed)
-    model = SequentialUserRNN(data.num_items, args.dim or 64,
-                              cell=_SEQUENTIAL[args.model])
+    model = SequentialUserRNN(data.num_items, cell=_SEQUENTIAL[args.model],
+                              item_vectors=vectors,
+                              context_dim=len(config.context),
+                              **model_kwargs)
     trainer = SequenceTrainer(model, split, config,
-                              progress=not args.no_progress)
-    report = trainer.fit()
-    print(f"\n{args.model} on {args.dataset}: best {config.monitor} on the "
-          f"validation split, epoch {report['epoch']} of "
-          f"{report['epochs_run']}, {report['train_seconds']:.1f} s "
-          f"training ({trainer.device})")
-    print(f"{'split':<6} " + ' '.join(f'{n}@{k}'.rjust(11)
-                                      for k in config.ks
-                                      for n in ('hit', 'ndcg')))
+                              progress=not args.no_progress,
+                              out_dir=args.out)
+    report = trainer.fit(resume=args.resume)
+    print(f"\n{args.model} on {args.dataset} ({source} item vectors): best "
+          f"{config.monitor} on the validation split, epoch "
+          f"{report['epoch']} of {report['epochs_run']}, "
+          f"{report['train_seconds']:.1f} s training ({trainer.device})")
+    names = [f'{n}@{k}' for k in config.ks for n in ('hit', 'ndcg')]
+    names += [k for k in report['test'] if k.startswith('long_')]
+    print(f"{'split':<6} " + ' '.join(n.rjust(max(11, len(n) + 1))
+                                      for n in names))
     for name in ('valid', 'test'):
         print(f'{name:<6} ' + ' '.join(
-            f"{report[name][f'{n}@{k}']:>11.4f}" for k in config.ks
-            for n in ('hit', 'ndcg')))
+            f"{report[name][n]:>{max(11, len(n) + 1)}.4f}" for n in names))
     if args.json:
         print(json.dumps({k: v for k, v in report.items()
                           if k in ('epoch', 'epochs_run', 'train_seconds',
                                    'valid', 'test')}))
     if args.out:
-        os.makedirs(args.out, exist_ok=True)
         torch.save({'model': model.state_dict(), 'report': report,
-                    'history': trainer.history},
+                    'model_kwargs': {**model_kwargs,
+                                     'cell': _SEQUENTIAL[args.model],
+                                     'item_vectors': source}},
                    os.path.join(args.out, 'model.pt'))
-        with open(os.path.join(args.out, 'final.json'), 'w') as f:
-            json.dump({**report, 'history': trainer.history}, f, indent=1)
     return 0
 
 
@@ -253,6 +288,10 @@ def cmd_train(args) -> int:
     if args.model in _SEQUENTIAL:
         return _train_sequential(args)
     # 1. Every option, before any data is read.
+    given = [o for o in _SEQUENCE_ONLY if getattr(args, o)]
+    if given:
+        raise ValueError(f"--{given[0].replace('_', '-')} is an option of the "
+                         f"sequential models ({', '.join(_SEQUENTIAL)})")
     _check_model_args(args)
     name = args.dataset if args.data is None else None
     recipe = get_recipe(args.model, name, args.recipe)
@@ -523,6 +562,25 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument('--beta', type=float, help='PECO: item-degree exponent')
     b.add_argument('--item-top-k', type=positive_int,
                    help='PECO: co-occurring items per item')
+    q = t.add_argument_group('gru-user, lstm-user (sequences)')
+    q.add_argument('--hidden-dim', type=positive_int, help='RNN state size')
+    q.add_argument('--dropout', type=nonneg_float,
+                   help='dropout on the item vectors read')
+    q.add_argument('--item-vectors', default=None,
+                   help='learned (default), item2vec, lightgcn or '
+                   'transition')
+    q.add_argument('--freeze', action='store_true',
+                   help='keep given item vectors fixed')
+    q.add_argument('--max-len', type=positive_int,
+                   help='history length read (default 50)')
+    q.add_argument('--horizon', type=positive_int,
+                   help='ml-100k: events per future window (default 10)')
+    q.add_argument('--context', action='store_true',
+                   help='ml-100k: read rating, skip bit, time gap, hour, '
+                   'weekday')
+    q.add_argument('--history', choices=['mask', 'zero', 'keep'],
+                   help='history items in ranking: mask (default), zero '
+                   '(S3-Rec/ICLRec codes) or keep (RecBole)')
     t.add_argument('--eval-every', type=positive_int)
     t.add_argument('--patience', type=count)
     t.add_argument('--monitor', help="e.g. 'ndcg@10'")

@@ -263,8 +263,49 @@ def test_train_gru_user(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert 0 <= report['test']['hit@10'] <= 1
     assert (tmp_path / 'run' / 'final.json').exists()
-    assert main(['train', 'gru-user', '--dataset', 'ml-100k']) == 2
+    assert main(['train', 'gru-user', '--dataset', 'gowalla']) == 2
     assert 'sequence data set' in capsys.readouterr().err
+    assert main(['train', 'gru-user', '--dataset', 'beauty',
+                 '--context']) == 2
+    assert "'beauty' has item ids only" in capsys.readouterr().err
+    assert main(['train', 'lightgcn', '--dataset', 'ml-100k',
+                 '--hidden-dim', '8']) == 2
+    assert '--hidden-dim is an option of the sequential' in \
+        capsys.readouterr().err
     assert main(['train', 'gru-user', '--dataset', 'beauty',
                  '--layers', '2']) == 2
     assert '--layers does not apply' in capsys.readouterr().err
+
+
+def test_train_gru_user_on_ml100k_time_scales_and_resume(tmp_path, capsys):
+    # A small RecBole-format ML-100K: 60 users walking 40 items in time
+    # order, every fourth rating a 1 (a skip).
+    folder = tmp_path / 'ml-100k'
+    folder.mkdir()
+    rng = random.Random(1)
+    lines = ['user_id:token\titem_id:token\trating:float\ttimestamp:float']
+    for u in range(1, 61):
+        start = rng.randint(0, 39)
+        for t in range(25):
+            rating = 1 if t % 4 == 3 else 5
+            lines.append(f'{u}\t{(start + t) % 40 + 1}\t{rating}\t'
+                         f'{880000000 + 3600 * t}')
+    (folder / 'ml-100k.inter').write_text('\n'.join(lines) + '\n')
+    out = tmp_path / 'run'
+    argv = ['train', 'gru-user', '--dataset', 'ml-100k', '--root',
+            str(tmp_path), '--epochs', '2', '--dim', '8', '--context',
+            '--horizon', '5', '--no-progress', '--json', '--out', str(out),
+            '--device', 'cpu', '--item-vectors', 'item2vec']
+    with pytest.warns(UserWarning, match='not evaluated'):
+        assert main(argv) == 0
+    text = capsys.readouterr().out
+    report = json.loads(text.strip().splitlines()[-1])
+    assert 0 <= report['test']['long_recall@20'] <= 1
+    assert 'long_recall@20' in text and '(item2vec item vectors)' in text
+    assert len((out / 'log.jsonl').read_text().splitlines()) == 2
+    # Resuming a finished run trains nothing more and reports the same.
+    with pytest.warns(UserWarning, match='not evaluated'):
+        assert main(argv + ['--resume']) == 0
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert again['test'] == report['test']
+    assert len((out / 'log.jsonl').read_text().splitlines()) == 2

@@ -368,17 +368,13 @@ class SequenceData:
 
     def horizon_split(self, horizon: int = 10) -> HorizonSplit:
         r"""The time-window split of :class:`HorizonSplit`. Users with fewer
-        than :obj:`2 * horizon + 1` events are trained on but not evaluated
-        (a warning counts them)."""
+        than :obj:`2 * horizon + 1` events (none, too) are trained on but
+        not evaluated (a warning counts them)."""
         horizon = int(horizon)
         if horizon < 1:
             raise ValueError(f"horizon_split: horizon must be >= 1, got "
                              f"{horizon}")
         lengths = self.lengths
-        if bool((lengths == 0).any()):
-            user = int((lengths == 0).nonzero()[0])
-            raise ValueError(f"horizon_split: user {user} has an empty "
-                             f"sequence")
         ok = lengths >= 2 * horizon + 1
         if not bool(ok.any()):
             raise ValueError(f"horizon_split: no user has the "
