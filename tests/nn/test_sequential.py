@@ -346,3 +346,16 @@ def test_sequence_trainer_resumes_exactly(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match='other sequences'):
         SequenceTrainer(SequentialUserRNN(20, 8), moved, cfg,
                         progress=False, out_dir=out).fit(resume=True)
+
+
+@pytest.mark.parametrize('model', ['gru-user', 'lstm-user'])
+@pytest.mark.parametrize('dataset', ['beauty', 'ml-100k'])
+def test_sequential_recipes_build(model, dataset):
+    from pyg_recsys.nn.models.item_sources import SOURCES
+    from pyg_recsys.train import get_recipe
+    recipe = get_recipe(model, dataset)
+    kwargs = dict(recipe.model_kwargs)
+    assert kwargs.pop('item_vectors', 'learned') in SOURCES
+    SequentialUserRNN(10, **kwargs)
+    SequenceConfig(**recipe.train)
+    assert recipe.note
