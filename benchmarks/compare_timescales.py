@@ -39,7 +39,7 @@ LONG = 'long_recall@20'
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--seeds', type=int, nargs='+', default=[0])
-    p.add_argument('--epochs', type=int, default=60)
+    p.add_argument('--epochs', type=int, default=40)
     p.add_argument('--dim', type=int, default=64)
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--tag', default='')
@@ -75,6 +75,9 @@ def main() -> None:
         w2v = item_vectors('item2vec', split.train, args.dim, seed=seed)
         for decay in (1.0, 0.7):
             run(f'taste_item2vec_{decay}', TasteVector(w2v, decay))
+        gcn = item_vectors('lightgcn', split.train, args.dim, seed=seed,
+                           lr=5e-3)
+        trans = item_vectors('transition', split.train, args.dim, seed=seed)
         variants = {
             # name: (item vectors, freeze, context, loss, window, monitor)
             'rnn_learned': (None, False, (), 'ce', 1, 'ndcg@10'),
@@ -82,7 +85,12 @@ def main() -> None:
                                     'ndcg@10'),
             'rnn_item2vec_frozen': (w2v, True, (), 'ce', 1, 'ndcg@10'),
             'rnn_item2vec_tuned': (w2v, False, (), 'ce', 1, 'ndcg@10'),
-            'rnn_learned_long': (None, False, (), 'ce', 1, LONG),
+            'rnn_lightgcn_tuned': (gcn, False, (), 'ce', 1, 'ndcg@10'),
+            'rnn_transition_tuned': (trans, False, (), 'ce', 1, 'ndcg@10'),
+            'rnn_item2vec_context': (w2v, False, CONTEXT_FEATURES, 'ce', 1,
+                                     'ndcg@10'),
+            'rnn_item2vec_long': (w2v, False, CONTEXT_FEATURES, 'ce', 1,
+                                  LONG),
             'rnn_learned_cosine10': (None, False, (), 'cosine', 10, LONG),
         }
         for name, (vec, freeze, ctx, loss, window, monitor) in \
