@@ -219,6 +219,19 @@ class SequenceData:
         return SequenceData(ptr, self.items[keep], self.num_items, ts,
                             name=self.name, ratings=rt)
 
+    def _positions(self) -> Tensor:
+        r"""The 0-based position of every event within its sequence."""
+        return torch.arange(self.num_events) - \
+            self.ptr[:-1].repeat_interleave(self.lengths)
+
+    def _without_last(self, n: int, users: Tensor) -> 'SequenceData':
+        r"""The sequences without their last :obj:`n` events where the
+        per-user mask :obj:`users` holds, whole elsewhere."""
+        lengths = self.lengths
+        cut = users.repeat_interleave(lengths)
+        return self._take(~cut | (self._positions() <
+                                  lengths.repeat_interleave(lengths) - n))
+
     def leave_one_out(self) -> SequenceSplit:
         r"""The last item of every user is the test target, the one before
         the validation target, the rest is for training. Users with fewer
@@ -234,14 +247,10 @@ class SequenceData:
             warnings.warn(f"leave_one_out: {int(short.sum())} users with "
                           f"fewer than 3 items are trained on but not "
                           f"evaluated")
-        position = torch.arange(self.num_events) - \
-            self.ptr[:-1].repeat_interleave(lengths)
-        length = lengths.repeat_interleave(lengths)
-        evaluated = (length >= 3)
-        keep = ~evaluated | (position < length - 2)
         users = (~short).nonzero().view(-1)
         last = self.ptr[1:][users] - 1
-        return SequenceSplit(self._take(keep), users, self.items[last - 1],
+        return SequenceSplit(self._without_last(2, ~short), users,
+                             self.items[last - 1],
                              users, self.items[last], self)
 
     def padded(self, users: Tensor, end: Optional[Tensor] = None,
@@ -384,13 +393,8 @@ class SequenceData:
             warnings.warn(f"horizon_split: {int((~ok).sum())} users with "
                           f"fewer than {2 * horizon + 1} events are trained "
                           f"on but not evaluated")
-        position = torch.arange(self.num_events) - \
-            self.ptr[:-1].repeat_interleave(lengths)
-        length = lengths.repeat_interleave(lengths)
-        keep = ~ok.repeat_interleave(lengths) | \
-            (position < length - 2 * horizon)
         users = ok.nonzero().view(-1)
-        return HorizonSplit(self._take(keep), users,
+        return HorizonSplit(self._without_last(2 * horizon, ok), users,
                             lengths[users] - 2 * horizon, users,
                             lengths[users] - horizon, horizon, self)
 
@@ -405,9 +409,7 @@ class SequenceData:
             (torch.Tensor, torch.Tensor, torch.Tensor): users, history
             lengths and targets, each :obj:`[N]`.
         """
-        lengths = self.lengths
-        position = torch.arange(self.num_events) - \
-            self.ptr[:-1].repeat_interleave(lengths)
+        position = self._positions()
         mask = position > 0
         users = self._row_of(self.ptr)[mask]
         return users, position[mask], self.items[mask]
