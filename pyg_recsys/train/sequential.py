@@ -404,30 +404,12 @@ class SequenceTrainer:
     def plot(self, path: str) -> Optional[str]:
         r"""Draws the training loss and the validation metrics against the
         epoch into :obj:`path` (needs matplotlib; skipped without it)."""
-        try:
-            import matplotlib
-            matplotlib.use('Agg')
-            import matplotlib.pyplot as plt
-        except ImportError:
-            return None
-        if not self.history:
-            return None
-        fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.6))
-        ax0.plot([r['epoch'] for r in self.history],
-                 [r['loss'] for r in self.history])
-        ax0.set_xlabel('epoch')
-        ax0.set_ylabel('training loss')
+        from pyg_recsys.train.curves import plot_curves
         evals = [r for r in self.history if 'valid' in r]
-        for key in evals[0]['valid'] if evals else ():
-            if key.endswith(f'@{max(self.config.ks)}') or \
-                    key.startswith('long_'):
-                ax1.plot([r['epoch'] for r in evals],
-                         [r['valid'][key] for r in evals], marker='.',
-                         label=f'valid {key}')
-        ax1.set_xlabel('epoch')
-        if evals:
-            ax1.legend()
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        return path
+        k = max(self.config.ks)
+        keys = [key for key in (evals[0]['valid'] if evals else ())
+                if key.endswith(f'@{k}') or key.startswith('long_')]
+        return plot_curves(
+            path, [(r['epoch'], r['loss']) for r in self.history],
+            {f'valid {key}': [(r['epoch'], r['valid'][key]) for r in evals]
+             for key in keys})

@@ -403,33 +403,17 @@ class Trainer:
     def plot(self, path: str) -> Optional[str]:
         r"""Draws the training loss and the evaluation metrics against the
         epoch into :obj:`path` (needs matplotlib; skipped without it)."""
-        try:
-            import matplotlib
-            matplotlib.use('Agg')
-            import matplotlib.pyplot as plt
-        except ImportError:
-            return None
+        from pyg_recsys.train.curves import plot_curves
         train = [r for r in self.history if r['kind'] == 'train']
         evals = [r for r in self.history if r['kind'] == 'eval']
-        if not train:
-            return None
-        fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.6))
-        ax0.plot([r['epoch'] for r in train], [r['loss'] for r in train])
-        ax0.set_xlabel('epoch')
-        ax0.set_ylabel('training loss')
         k = max(self.config.ks)
+        metrics = {}
         for split in ('valid', 'test'):
             pts = [(r['epoch'], r[split]) for r in evals if split in r]
             for key in (f'recall@{k}', f'ndcg@{k}'):
                 if pts and key in pts[0][1]:
-                    ax1.plot([e for e, _ in pts], [m[key] for _, m in pts],
-                             marker='.', label=f'{split} {key}')
-        ax1.set_xlabel('epoch')
-        if evals:
-            ax1.legend()
+                    metrics[f'{split} {key}'] = [(e, m[key]) for e, m in pts]
         name = self.meta.get('model', type(self.model).__name__)
-        fig.suptitle(f"{name} on {self.meta.get('dataset', self.graph.name)}")
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        return path
+        return plot_curves(path, [(r['epoch'], r['loss']) for r in train],
+                           metrics, f"{name} on "
+                           f"{self.meta.get('dataset', self.graph.name)}")
