@@ -34,6 +34,20 @@ from pyg_recsys.train.sequential import (  # noqa: E402
 )
 
 
+def write(out: str, args: argparse.Namespace, runs: list) -> None:
+    summary = {}
+    for key in ('hit@10', 'ndcg@10', 'hit@20', 'ndcg@20'):
+        vals = [r['rnn']['test'][key] for r in runs]
+        summary[key] = (statistics.mean(vals),
+                        statistics.pstdev(vals) if len(vals) > 1 else 0.0)
+    print(f'RNN mean over {len(runs)} seeds: ' + ', '.join(
+        f'{k} {m:.4f} +- {s:.4f}' for k, (m, s) in summary.items()))
+    with open(out, 'w') as f:
+        json.dump({'args': vars(args), 'runs': runs, 'summary': summary}, f,
+                  indent=1)
+    print(f'wrote {out}', flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--dataset', default='beauty',
@@ -56,6 +70,8 @@ def main() -> None:
                    help='where the item vectors come from')
     p.add_argument('--freeze', action='store_true',
                    help='keep given item vectors fixed')
+    p.add_argument('--residual', action='store_true',
+                   help="add the last item's vector to the user vector")
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--tag', default='')
     args = p.parse_args()
@@ -65,6 +81,8 @@ def main() -> None:
     split = data.leave_one_out()
     print(f'{data}; {args.threads} threads; {load_note()}', flush=True)
     runs = []
+    out = osp.join(REPO, 'benchmarks', 'results',
+                   f'sequential_{args.dataset}{args.tag}.json')
     for seed in args.seeds:
         cfg = SequenceConfig(epochs=args.epochs, batch_size=args.batch_size,
                              lr=args.lr, weight_decay=args.weight_decay,
@@ -86,7 +104,8 @@ def main() -> None:
                                 dropout=args.dropout,
                                 normalize=args.normalize,
                                 temperature=args.temperature,
-                                item_vectors=given, freeze=args.freeze)
+                                item_vectors=given, freeze=args.freeze,
+                                residual=args.residual)
         trainer = SequenceTrainer(rnn, split, cfg, progress=False)
         start = time.perf_counter()
         report = trainer.fit()
@@ -123,19 +142,8 @@ def main() -> None:
               f"{taste[1.0]['hit@10']:.4f} / {taste[1.0]['ndcg@10']:.4f}; "
               f"most-popular {pop['test']['hit@10']:.4f} / "
               f"{pop['test']['ndcg@10']:.4f}", flush=True)
-    summary = {}
-    for key in ('hit@10', 'ndcg@10', 'hit@20', 'ndcg@20'):
-        vals = [r['rnn']['test'][key] for r in runs]
-        summary[key] = (statistics.mean(vals),
-                        statistics.pstdev(vals) if len(vals) > 1 else 0.0)
-    print('RNN mean over seeds: ' + ', '.join(
-        f'{k} {m:.4f} +- {s:.4f}' for k, (m, s) in summary.items()))
-    out = osp.join(REPO, 'benchmarks', 'results',
-                   f'sequential_{args.dataset}{args.tag}.json')
-    with open(out, 'w') as f:
-        json.dump({'args': vars(args), 'runs': runs, 'summary': summary}, f,
-                  indent=1)
-    print(f'wrote {out}')
+        # Written after every seed, so that a stopped run keeps its seeds.
+        write(out, args, runs)
 
 
 if __name__ == '__main__':
