@@ -59,6 +59,11 @@ class SequentialUserRNN(torch.nn.Module):
             :meth:`~pyg_recsys.data.sequences.SequenceData.context`),
             concatenated to the item vector at the RNN input.
             (default: :obj:`0`)
+        residual (bool, optional): Add the vector of the step's own item to
+            the output, :math:`\mathbf{u}_t = \mathbf{W}\mathbf{h}_t +
+            \mathbf{b} + \mathbf{v}_{i_t}`, so that the RNN learns a
+            correction to "more like the last item" (this package's
+            option, not the paper's). (default: :obj:`False`)
 
     Shapes:
         - **input:** item ids :math:`(B, L)` padded with :obj:`-1` on the
@@ -72,7 +77,7 @@ class SequentialUserRNN(torch.nn.Module):
                  num_layers: int = 1, dropout: float = 0.0,
                  item_vectors: Optional[Tensor] = None, freeze: bool = False,
                  normalize: bool = False, temperature: float = 0.1,
-                 context_dim: int = 0):
+                 context_dim: int = 0, residual: bool = False):
         super().__init__()
         name = self.__class__.__name__
         if int(num_items) <= 0 or int(embedding_dim) <= 0:
@@ -98,6 +103,7 @@ class SequentialUserRNN(torch.nn.Module):
         self.temperature = float(temperature)
         self.freeze = freeze
         self.context_dim = int(context_dim)
+        self.residual = bool(residual)
         # Row I is the padding vector (zeros, never trained).
         self.item_embedding = torch.nn.Embedding(self.num_items + 1,
                                                  self.embedding_dim,
@@ -179,7 +185,8 @@ class SequentialUserRNN(torch.nn.Module):
                 context: Optional[Tensor] = None) -> Tensor:
         seq, lengths = self._check(seq, lengths)
         context = self._context(seq, context)
-        x = self.dropout(self.item_embedding(seq))
+        emb = self.item_embedding(seq)
+        x = self.dropout(emb)
         if context is not None:
             x = torch.cat([x, context], dim=-1)
         packed = torch.nn.utils.rnn.pack_padded_sequence(
@@ -188,9 +195,11 @@ class SequentialUserRNN(torch.nn.Module):
         out, _ = torch.nn.utils.rnn.pad_packed_sequence(
             out, batch_first=True, total_length=seq.size(1))
         if not all_steps:
-            out = out[torch.arange(out.size(0), device=out.device),
-                      lengths - 1]
+            last = torch.arange(out.size(0), device=out.device), lengths - 1
+            out, emb = out[last], emb[last]
         user = self.proj(out)
+        if self.residual:
+            user = user + emb
         return F.normalize(user, dim=-1) if self.normalize else user
 
     def item_vectors(self) -> Tensor:
