@@ -29,16 +29,19 @@ def naive_states(model, seq, lengths):
         x = model.item_embedding(s[:n]).unsqueeze(0)
         h, _ = model.rnn(x)
         u = model.proj(h[0])
+        if model.residual:  # plus the vector of each step's own item
+            u = u + x[0]
         out.append(F.normalize(u, dim=-1) if model.normalize else u)
     return out
 
 
 @pytest.mark.parametrize('cell', ['gru', 'lstm'])
 @pytest.mark.parametrize('normalize', [False, True])
-def test_forward_matches_unpadded_loop(cell, normalize):
+@pytest.mark.parametrize('residual', [False, True])
+def test_forward_matches_unpadded_loop(cell, normalize, residual):
     torch.manual_seed(0)
     model = SequentialUserRNN(7, 8, hidden_dim=6, cell=cell,
-                              normalize=normalize)
+                              normalize=normalize, residual=residual)
     states = naive_states(model, SEQ, LEN)
     last = model(SEQ, LEN)
     every = model(SEQ, LEN, all_steps=True)
