@@ -107,17 +107,21 @@ class _Ranker:
     def run(self, num_rows: int, k: int, fill: Callable[[int, int, Tensor],
                                                          None],
             mask_ptr: Tensor, mask_flat: Tensor, dtype: torch.dtype,
-            device: torch.device) -> Tuple[Tensor, Tensor]:
+            device: torch.device, blocked: Optional[Tensor] = None
+            ) -> Tuple[Tensor, Tensor]:
         r"""Ranks :obj:`num_rows` rows: :obj:`fill(start, end, out)` writes the
         scores of rows :obj:`start:end` into :obj:`out[:, :num_items]`;
         :obj:`mask_flat[mask_ptr[s]:mask_ptr[e]]` hold the excluded entries of
-        rows :obj:`s:e` as :obj:`row * width + item`."""
+        rows :obj:`s:e` as :obj:`row * width + item`; the items
+        :obj:`blocked` (not candidates) are excluded in every row."""
         width, num_items = self.width, self.num_items
         buf = self.buffer(dtype, device)
         values = torch.empty(num_rows, k, dtype=dtype, device=device)
         index = torch.empty(num_rows, k, dtype=torch.long, device=device)
         ninf = float('-inf')
         mask_flat = mask_flat.to(device)
+        if blocked is not None:
+            blocked = blocked.to(device)
         for start in range(0, num_rows, self.batch_size):
             end = min(start + self.batch_size, num_rows)
             out = buf[:(end - start) * width].view(end - start, width)
@@ -130,6 +134,8 @@ class _Ranker:
                 if start:
                     flat = flat - start * width
                 out.view(-1).index_fill_(0, flat, ninf)
+            if blocked is not None:
+                out.index_fill_(1, blocked, ninf)
             values[start:end], index[start:end] = ranking._select_topk(out, k)
         return values, index
 
@@ -356,6 +362,30 @@ def _topk_impl(make_fill, dtype, device, num_users: int, num_items: int,
     return _finish(values, index, users, rowptr, col, num_items)
 
 
+def _candidate_mask(candidates: Tensor, num_items: int, where: str
+                    ) -> Tensor:
+    cand = torch.as_tensor(candidates).cpu()
+    if cand.dtype == torch.bool:
+        if cand.shape != (num_items, ):
+            raise ValueError(f"{where}: a boolean 'candidates' mask must have "
+                             f"shape [{num_items}], got {tuple(cand.shape)}")
+        keep = cand.clone()
+    else:
+        if cand.is_floating_point() or cand.dim() != 1:
+            raise ValueError(f"{where}: 'candidates' must be a 1-D tensor of "
+                             f"item ids or a boolean mask")
+        cand = cand.long()
+        if cand.numel() and (int(cand.min()) < 0
+                             or int(cand.max()) >= num_items):
+            raise ValueError(f"{where}: 'candidates' holds item ids outside "
+                             f"[0, {num_items})")
+        keep = torch.zeros(num_items, dtype=torch.bool)
+        keep[cand] = True
+    if not bool(keep.any()):
+        raise ValueError(f"{where}: 'candidates' is empty")
+    return keep
+
+
 class Evaluator:
     r"""Exact full-ranking evaluation of a recommender on one split of an
     :class:`~pyg_recsys.data.InteractionGraph`.
@@ -401,13 +431,22 @@ class Evaluator:
         device (torch.device or str, optional): Where scores are computed
             and ranked; the device of the embeddings (or of the scores) if
             :obj:`None`. (default: :obj:`None`)
+        candidates (torch.Tensor, optional): Rank only these items (ids, or
+            a :obj:`[I]` boolean mask), e.g. only items new at test time:
+            the others are never recommended, relevant items outside the
+            candidates are dropped from the labels, and users left without a
+            relevant candidate are not evaluated. Masking (:obj:`exclude`,
+            :obj:`()` for none) applies within the candidates. See
+            :func:`~pyg_recsys.metrics.protocols.reclm_protocol` for a named
+            preset. (default: :obj:`None`, all items)
     """
     def __init__(self, graph, split: str = 'test',
                  ks: Sequence[int] = (10, 20),
                  metrics: Sequence[str] = METRICS,
                  exclude: Optional[Sequence[str]] = None,
                  batch_size: Optional[int] = None,
-                 device: Optional[Union[str, torch.device]] = None):
+                 device: Optional[Union[str, torch.device]] = None,
+                 candidates: Optional[Tensor] = None):
         name = self.__class__.__name__
         if split not in SPLITS:
             raise ValueError(f"{name}: unknown split '{split}' (expected one "
@@ -439,12 +478,17 @@ class Evaluator:
         self.num_users = int(graph.num_users)
         self.num_items = int(graph.num_items)
 
-        # Users with at least one item of the evaluated split.
-        rowptr, col = graph.csr(split)
-        count = rowptr.diff()
+        pairs = graph.split(split)
+        self.candidates = self._blocked = None
+        if candidates is not None:
+            keep = _candidate_mask(candidates, self.num_items, name)
+            self.candidates = keep.nonzero().view(-1)
+            self._blocked = (~keep).nonzero().view(-1)
+            pairs = pairs[:, keep[pairs[1]]]
+        # Users with at least one (candidate) item of the evaluated split.
+        count = torch.bincount(pairs[0], minlength=self.num_users)
         self.users = (count > 0).nonzero().view(-1)
         self.num_relevant = count[self.users]
-        pairs = graph.split(split)
         # Sorted keys user * I + item of the relevant pairs (the split is
         # sorted by (user, item)).
         self._label_keys = pairs[0] * self.num_items + pairs[1]
@@ -464,8 +508,11 @@ class Evaluator:
 
     @property
     def max_k(self) -> int:
-        r"""The length of the ranked lists, :math:`\min(\max K, I)`."""
-        return min(max(self.ks), self.num_items)
+        r"""The length of the ranked lists, :math:`\min(\max K, I)` (or the
+        number of candidates)."""
+        n = self.num_items if self.candidates is None else \
+            self.candidates.numel()
+        return min(max(self.ks), n)
 
     @property
     def num_eval_users(self) -> int:
@@ -505,7 +552,7 @@ class Evaluator:
     def _run(self, fill, dtype, device) -> Tensor:
         _, index = self._ranker.run(self.users.numel(), self.max_k, fill,
                                     self._mask_ptr, self._mask_flat, dtype,
-                                    device)
+                                    device, self._blocked)
         return index
 
     def metrics_of(self, index: Tensor, reduce: bool = True
@@ -564,6 +611,8 @@ class Evaluator:
         return self.metrics_of(self.rank_scores(score_fn))
 
     def __repr__(self) -> str:
+        cand = '' if self.candidates is None else \
+            f', candidates={self.candidates.numel()}'
         return (f'{self.__class__.__name__}(split={self.split!r}, '
-                f'ks={self.ks}, exclude={self.exclude}, '
+                f'ks={self.ks}, exclude={self.exclude}{cand}, '
                 f'num_users={self.num_eval_users})')

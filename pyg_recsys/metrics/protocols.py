@@ -146,3 +146,45 @@ def sheaf4rec_code_metrics(user_emb: Tensor, item_emb: Tensor, train,
         out[f'f1@{k}'] = 2 * p * r / (p + r) if p + r > 0 else 0.0
         out[f'ndcg@{k}'] = float(per_user[f'ndcg@{k}'].mean())
     return out
+
+
+RECLM_SETTINGS = ('zero-shot', 'full-shot')
+
+
+def reclm_protocol(graph, setting: str = 'zero-shot',
+                   split: str = 'test') -> Dict[str, object]:
+    r"""The :class:`~pyg_recsys.metrics.Evaluator` arguments of RecLM's
+    evaluation (Jiang et al., ACL 2025, the HKUDS/RecLM code) on a graph
+    whose test split holds items never seen in training:
+
+    * :obj:`'zero-shot'`: rank only the items with no training (or
+      validation) interaction that occur in :obj:`split`, **without
+      masking**; labels are the :obj:`split` interactions with those items;
+    * :obj:`'full-shot'`: rank every item that occurs in :obj:`split` and
+      mask the training (and validation) interactions.
+
+    Users with at least one relevant candidate are evaluated, as in RecLM.
+    Use as :obj:`Evaluator(graph, ks=(20, 40), **reclm_protocol(graph,
+    'zero-shot'))`.
+    """
+    if setting not in RECLM_SETTINGS:
+        raise ValueError(f"reclm_protocol: unknown setting '{setting}' "
+                         f"(expected one of {RECLM_SETTINGS})")
+    if split not in SPLITS or getattr(graph, split, None) is None:
+        raise ValueError(f"reclm_protocol: the graph has no '{split}' split")
+    seen_splits = [s for s in SPLITS[:SPLITS.index(split)]
+                   if getattr(graph, s, None) is not None]
+    occurs = torch.zeros(graph.num_items, dtype=torch.bool)
+    occurs[graph.split(split)[1]] = True
+    if setting == 'full-shot':
+        return {'split': split, 'candidates': occurs,
+                'exclude': tuple(seen_splits)}
+    seen = torch.zeros(graph.num_items, dtype=torch.bool)
+    for s in seen_splits:
+        seen[graph.split(s)[1]] = True
+    new = occurs & ~seen
+    if not bool(new.any()):
+        raise ValueError(f"reclm_protocol: every item of '{split}' also "
+                         f"occurs in {seen_splits}: there is nothing to rank "
+                         f"zero-shot")
+    return {'split': split, 'candidates': new, 'exclude': ()}
