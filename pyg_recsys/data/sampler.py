@@ -32,9 +32,14 @@ class BPRSampler:
             (default: :obj:`1`)
         seed (int, optional): Seed of the sampler's own generator.
             (default: :obj:`0`)
+        negative_items (torch.Tensor, optional): Draw negatives from these
+            item ids only, e.g. the items with training interactions, so
+            that items held out for cold-start evaluation are never pushed
+            down in training. (default: :obj:`None`, all items)
     """
     def __init__(self, graph: InteractionGraph, scheme: str = 'per_user',
-                 num_negatives: int = 1, seed: int = 0):
+                 num_negatives: int = 1, seed: int = 0,
+                 negative_items: Optional[Tensor] = None):
         if scheme not in SCHEMES:
             raise ValueError(f"BPRSampler: unknown scheme '{scheme}' "
                              f"(expected one of {SCHEMES})")
@@ -47,7 +52,23 @@ class BPRSampler:
         self.generator = torch.Generator().manual_seed(seed)
         self.rowptr, self.col = graph.csr('train')
         deg = self.rowptr.diff()
-        full = (deg >= graph.num_items).nonzero().view(-1)
+        self.pool = None
+        in_pool = deg
+        if negative_items is not None:
+            pool = torch.as_tensor(negative_items, dtype=torch.long).view(-1)
+            pool = torch.unique(pool)
+            if pool.numel() == 0 or int(pool[0]) < 0 or \
+                    int(pool[-1]) >= graph.num_items:
+                raise ValueError(f"BPRSampler: negative_items must be "
+                                 f"non-empty item ids in "
+                                 f"[0, {graph.num_items})")
+            self.pool = pool
+            member = torch.zeros(graph.num_items, dtype=torch.bool)
+            member[pool] = True
+            in_pool = torch.bincount(graph.train[0][member[graph.train[1]]],
+                                     minlength=graph.num_users)
+        size = graph.num_items if self.pool is None else self.pool.numel()
+        full = (in_pool >= size).nonzero().view(-1)
         if full.numel() > 0:
             raise ValueError(f"BPRSampler: user {int(full[0])} has interacted "
                              f"with every item, so no negative exists")
@@ -75,16 +96,21 @@ class BPRSampler:
             max=self.keys.numel() - 1)
         return self.keys[pos] == query
 
+    def _draw(self, shape) -> Tensor:
+        if self.pool is None:
+            return torch.randint(self.num_items, shape,
+                                 generator=self.generator)
+        return self.pool[torch.randint(self.pool.numel(), shape,
+                                       generator=self.generator)]
+
     def negatives(self, users: Tensor) -> Tensor:
         r"""One uniform non-positive item per entry of :obj:`users` (any
         shape)."""
         flat = users.reshape(-1)
-        neg = torch.randint(self.num_items, flat.shape,
-                            generator=self.generator)
+        neg = self._draw(flat.shape)
         todo = self.is_positive(flat, neg).nonzero().view(-1)
         while todo.numel() > 0:
-            neg[todo] = torch.randint(self.num_items, todo.shape,
-                                      generator=self.generator)
+            neg[todo] = self._draw(todo.shape)
             todo = todo[self.is_positive(flat[todo], neg[todo])]
         return neg.view(users.shape)
 

@@ -11,6 +11,7 @@ import torch
 SELECT_RULES = ('valid', 'last', 'test')
 LR_SCHEDULES = ('constant', 'cosine')
 NEGATIVE_SAMPLING = ('uniform', 'dns')
+NEGATIVE_POOLS = ('all', 'train')
 REG_SCALINGS = ('lightgcn', 'dccf', 'pyg')
 SAMPLERS = ('per_user', 'per_interaction')
 METRIC_NAMES = ('recall', 'ndcg', 'precision', 'hit', 'mrr', 'map', 'f1')
@@ -64,6 +65,10 @@ class TrainConfig:
             enters the loss) or :obj:`'dns'` (dynamic negative sampling: of
             :obj:`num_negatives` uniform candidates, the one the current
             model scores highest).
+        negative_pool (str): Which items negatives are drawn from:
+            :obj:`'all'`, or :obj:`'train'` (the items with a training
+            interaction, so that items held out for cold-start evaluation
+            are never trained as negatives).
         eval_every (int): Evaluate every this many epochs.
         patience (int): Stop after this many evaluations without improvement
             of :obj:`monitor` (0 disables early stopping).
@@ -89,6 +94,7 @@ class TrainConfig:
     sampler: str = 'per_user'
     num_negatives: int = 1
     negative_sampling: str = 'uniform'
+    negative_pool: str = 'all'
     eval_every: int = 5
     patience: int = 10
     monitor: str = 'ndcg@10'
@@ -109,7 +115,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig: ks must be positive cut-offs, "
                              f"got {self.ks}")
         for name, choices in (('reg_scaling', REG_SCALINGS),
-                              ('sampler', SAMPLERS)):
+                              ('sampler', SAMPLERS),
+                              ('negative_pool', NEGATIVE_POOLS)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"TrainConfig: {name} must be one of "
                                  f"{choices}, got '{getattr(self, name)}'")

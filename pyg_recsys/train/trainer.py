@@ -50,11 +50,18 @@ class Trainer:
         progress (bool, optional): Show tqdm progress bars.
         meta (dict, optional): Extra entries (model and data set names, model
             arguments) stored in checkpoints for later rebuilding.
+        evaluators (dict, optional): Split name to the
+            :class:`~pyg_recsys.metrics.Evaluator` used for it, for a
+            protocol other than the default full ranking (e.g. only new
+            items as candidates, see
+            :func:`~pyg_recsys.metrics.reclm_protocol`); splits not given
+            get the default. (default: :obj:`None`)
     """
     def __init__(self, model: torch.nn.Module, graph: InteractionGraph,
                  config: Optional[TrainConfig] = None,
                  out_dir: Optional[str] = None, progress: bool = True,
-                 meta: Optional[Dict[str, Any]] = None):
+                 meta: Optional[Dict[str, Any]] = None,
+                 evaluators: Optional[Dict[str, Evaluator]] = None):
         self.config = config or TrainConfig()
         self.model = model
         self.graph = graph
@@ -85,9 +92,13 @@ class Trainer:
         self.select_split = self._select_split()
         self.sampler = self.optimizer = None
         if _trainable(model):
+            pool = None
+            if self.config.negative_pool == 'train':
+                pool = torch.unique(graph.train[1])
             self.sampler = BPRSampler(graph, self.config.sampler,
                                       self.config.num_negatives,
-                                      seed=self.config.seed)
+                                      seed=self.config.seed,
+                                      negative_items=pool)
             self.optimizer = torch.optim.Adam(model.parameters(),
                                               lr=self.config.lr)
         self.scheduler = None
@@ -98,6 +109,11 @@ class Trainer:
         self.profile = {'sample': 0.0, 'forward': 0.0, 'backward': 0.0,
                         'optimizer': 0.0, 'evaluate': 0.0}
         self._evaluators: Dict[str, Evaluator] = {}
+        for split, ev in (evaluators or {}).items():
+            if split != getattr(ev, 'split', None):
+                raise ValueError(f"Trainer: the evaluator given for "
+                                 f"'{split}' evaluates '{ev.split}'")
+            self._evaluators[split] = ev
 
     # ------------------------------------------------------------------
     def _select_split(self) -> Optional[str]:
