@@ -17,7 +17,7 @@ $(STAMP): setup.py setup.cfg pyproject.toml $(wildcard csrc/*.cpp csrc/*.h csrc/
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip setuptools wheel
 	$(PIP) install --quiet "$(TORCH_SPEC)"
-	MAX_JOBS=2 $(PIP) install --quiet --no-build-isolation -e ".[test,notebooks]"
+	MAX_JOBS=2 $(PIP) install --quiet --no-build-isolation -e ".[test,notebooks,text]"
 	$(PY) -c "import pyg_recsys.typing as t; print('pyg_recsys extension:', 'built' if t.WITH_EXT else 'absent (' + str(t.EXT_ERROR) + ')')"
 	touch $(STAMP)
 
