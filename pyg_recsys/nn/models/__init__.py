@@ -21,6 +21,12 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
         TasteVector,
     )
     from pyg_recsys.nn.models.sheaf4rec import Sheaf4Rec  # noqa: F401
+    from pyg_recsys.nn.models.text import (  # noqa: F401
+        TextAlign,
+        TextFusion,
+        TextRegularizedLightGCN,
+        TextZeroShot,
+    )
 
 _WHERE = {'EmbeddingRecommender': 'base',
           'BayesianRecommender': 'bayesian', 'DCCF': 'dccf', 'GTE': 'gte',
@@ -30,7 +36,9 @@ _WHERE = {'EmbeddingRecommender': 'base',
           'register_model': 'registry', 'SequentialUserRNN': 'sequential',
           'TasteVector': 'sequential', 'MostPopularNext': 'sequential',
           'item_vectors': 'item_sources', 'item2vec': 'item_sources',
-          'transition_graph': 'item_sources'}
+          'transition_graph': 'item_sources', 'TextZeroShot': 'text',
+          'TextAlign': 'text', 'TextFusion': 'text',
+          'TextRegularizedLightGCN': 'text'}
 __all__ = list(_WHERE)
 __getattr__, __dir__ = lazy_exports(
     __name__, {name: f'{__name__}.{module}' for name, module in

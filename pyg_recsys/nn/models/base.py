@@ -162,7 +162,14 @@ class EmbeddingRecommender(torch.nn.Module):
                              f"num_nodes alone and does not know which "
                              f"nodes are items")
         return torch.arange(self.num_users, self.num_nodes,
-                            device=self.embedding.weight.device)
+                            device=self._device())
+
+    def _device(self) -> torch.device:
+        for t in self.parameters():
+            return t.device
+        for t in self.buffers():
+            return t.device
+        return torch.device('cpu')
 
     # ------------------------------------------------------------------
     def get_embedding(self, edge_index: Adj,
