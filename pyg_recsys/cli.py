@@ -150,6 +150,7 @@ def _bayes_kwargs(args, model_kwargs: Dict, config, graph) -> None:
 
 
 def _check_model_args(args) -> None:
+    import pyg_recsys.text.builders  # noqa: F401  (registers text-*)
     from pyg_recsys.nn.models import list_models
     if args.model not in list_models():
         raise ValueError(f"unknown model '{args.model}' (choose from "
@@ -174,8 +175,21 @@ def _check_model_args(args) -> None:
 
 _TRAIN_KEYS = ('epochs', 'batch_size', 'lr', 'lr_schedule', 'lambda_reg',
                'reg_scaling', 'sampler', 'num_negatives', 'negative_sampling',
-               'eval_every', 'patience', 'monitor', 'select', 'seed',
-               'threads', 'device')
+               'negative_pool', 'eval_every', 'patience', 'monitor', 'select',
+               'seed', 'threads', 'device')
+_TEXT_ONLY = ('encoder', 'backbone', 'text_bias')
+
+
+def _protocol_evaluators(protocol: Optional[str], graph, config, device):
+    r"""The test evaluator of :obj:`--protocol` (none for full ranking)."""
+    if protocol in (None, 'full'):
+        return None
+    from pyg_recsys.metrics import Evaluator, reclm_protocol
+    setting = protocol[len('reclm-'):]
+    return {'test': Evaluator(graph, ks=config.ks,
+                              batch_size=config.eval_batch_size,
+                              device=device,
+                              **reclm_protocol(graph, setting))}
 
 
 _SEQUENTIAL = {'gru-user': 'gru', 'lstm-user': 'lstm'}
@@ -293,9 +307,20 @@ def cmd_train(args) -> int:
         raise ValueError(f"--{given[0].replace('_', '-')} is an option of the "
                          f"sequential models ({', '.join(_SEQUENTIAL)})")
     _check_model_args(args)
+    given = [o for o in _TEXT_ONLY if getattr(args, o)]
+    if given and not args.model.startswith('text-'):
+        raise ValueError(f"--{given[0].replace('_', '-')} is an option of "
+                         f"the text models (text-zero-shot, text-align, "
+                         f"text-fusion, text-lightgcn)")
+    if (args.backbone or args.text_bias) and args.model != 'text-fusion':
+        raise ValueError("--backbone and --text-bias are options of "
+                         "text-fusion")
     name = args.dataset if args.data is None else None
     recipe = get_recipe(args.model, name, args.recipe)
     model_kwargs = dict(recipe.model_kwargs)
+    for key in _TEXT_ONLY:
+        if getattr(args, key):
+            model_kwargs[key] = getattr(args, key)
     if args.dim is not None:
         model_kwargs['embedding_dim'] = args.dim
     if args.layers is not None:
@@ -328,9 +353,12 @@ def cmd_train(args) -> int:
     model = build_model(args.model, graph, **model_kwargs)
     meta = {'model': args.model, 'model_kwargs': model_kwargs,
             'data': spec, 'recipe': args.recipe, 'version': __version__,
-            'dataset': graph.name}
+            'dataset': graph.name, 'protocol': args.protocol}
     trainer = Trainer(model, graph, config, out_dir=args.out,
-                      progress=not args.no_progress, meta=meta)
+                      progress=not args.no_progress, meta=meta,
+                      evaluators=_protocol_evaluators(
+                          args.protocol, graph, config,
+                          resolve_device(config.device)))
     if args.resume and trainer.resume():
         print(f'resumed from epoch {trainer.epoch}', file=sys.stderr)
 
@@ -381,11 +409,15 @@ def _from_checkpoint(args):
     else:
         raise ValueError(f"'{args.checkpoint}' holds neither its graph nor "
                          f"where its data came from")
+    import pyg_recsys.text.builders  # noqa: F401  (registers text-*)
     model = build_model(meta['model'], graph, **meta.get('model_kwargs', {}))
     model.load_state_dict(state['best_state'] or state['model'])
     config = TrainConfig.from_dict({**state['config'],
                                     'device': args.device})
-    trainer = Trainer(model, graph, config, progress=False, meta=meta)
+    trainer = Trainer(model, graph, config, progress=False, meta=meta,
+                      evaluators=_protocol_evaluators(
+                          meta.get('protocol'), graph, config,
+                          resolve_device(config.device)))
     return trainer, graph, model
 
 
@@ -469,6 +501,7 @@ def cmd_datasets(args) -> int:
 
 
 def cmd_models(args) -> int:
+    import pyg_recsys.text.builders  # noqa: F401  (registers text-*)
     from pyg_recsys.nn.models import list_models
     for name in list_models():
         print(name)
@@ -528,7 +561,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--sep', help="--data: the delimiter (default: tab for "
                    ".tsv, else comma)")
     t.add_argument('--split', default=None,
-                   help='split protocol: random (default), temporal, loo')
+                   help='split protocol: random (default), temporal, loo; '
+                   'ml-100k also cold-start')
     t.add_argument('--data-seed', type=int, default=0,
                    help='seed of the data split (default 0)')
     t.add_argument('--recipe', default='default')
@@ -581,6 +615,23 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument('--history', choices=['mask', 'zero', 'keep'],
                    help='history items in ranking: mask (default), zero '
                    '(S3-Rec/ICLRec codes) or keep (RecBole)')
+    x = t.add_argument_group('text-zero-shot, text-align, text-fusion, '
+                             'text-lightgcn (item text: mind-reclm, ml-100k)')
+    x.add_argument('--encoder', choices=['minilm', 'hashing'],
+                   help='text encoder (default: minilm, the packaged '
+                   'all-MiniLM-L6-v2)')
+    x.add_argument('--backbone', choices=['mf', 'lightgcn'],
+                   help='text-fusion: the CF backbone (default mf)')
+    x.add_argument('--text-bias', action='store_true',
+                   help='text-fusion: add an item bias computed from text')
+    t.add_argument('--protocol', default='full',
+                   choices=['full', 'reclm-zero-shot', 'reclm-full-shot'],
+                   help="test evaluation: full ranking (default), or RecLM's "
+                   "zero-shot (only items new at test time, no masking) or "
+                   "full-shot (items of the test split, training masked)")
+    t.add_argument('--negative-pool', choices=['all', 'train'],
+                   help='negatives from all items or only those with '
+                   'training interactions (for cold-start items)')
     t.add_argument('--eval-every', type=positive_int)
     t.add_argument('--patience', type=count)
     t.add_argument('--monitor', help="e.g. 'ndcg@10'")

@@ -133,7 +133,8 @@ def load_dataset(name: str, root: Optional[str] = None,
     :obj:`facebook-books` are split here: by default at random 80/10/10 per
     user (:func:`~pyg_recsys.data.random_split` with :obj:`seed`);
     :obj:`split='loo'` is :func:`~pyg_recsys.data.leave_one_out`, and
-    :obj:`ml-100k` also takes :obj:`split='temporal'`
+    :obj:`ml-100k` also takes :obj:`split='cold-start'` (the newest 10% of
+    movies held out of training) and :obj:`split='temporal'`
     (:func:`~pyg_recsys.data.temporal_split`; :obj:`'loo'` is then by time
     too). These two take :obj:`ratios=(train, valid, test)`, and
     :obj:`ml-100k` takes :obj:`min_rating` (keep ratings
@@ -443,7 +444,15 @@ def _read_ml100k(path: str) -> Tuple[Tensor, Tensor, Tensor]:
 def _load_ml100k(root: str, split: Optional[str] = None, seed: int = 0,
                  ratios: Sequence[float] = (0.8, 0.1, 0.1),
                  min_rating: Optional[float] = None) -> InteractionGraph:
-    r"""MovieLens-100K (943 x 1,682, 100,000 ratings), split here."""
+    r"""MovieLens-100K (943 x 1,682, 100,000 ratings), split here;
+    :obj:`split='cold-start'` holds the newest 10% of movies out of training
+    (see :func:`~pyg_recsys.data.item_text.ml100k_cold_start`)."""
+    if split == 'cold-start':
+        if min_rating is not None or tuple(ratios) != (0.8, 0.1, 0.1):
+            raise ValueError("load_dataset: 'ml-100k' with split="
+                             "'cold-start' takes no ratios or min_rating")
+        from pyg_recsys.data.item_text import ml100k_cold_start
+        return ml100k_cold_start(root, seed=seed)[0]
     cache = get_cache_dir()
     folders = [os.path.join(root, 'ml-100k')]
     if os.path.abspath(cache) != os.path.abspath(root):

@@ -124,8 +124,14 @@ class SentenceEncoder(TextEncoder):
         self.path = path
         self.device = torch.device(device)
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(path)
-        self.model = transformers.AutoModel.from_pretrained(path).to(
-            self.device).eval()
+        bars = transformers.utils.logging.is_progress_bar_enabled()
+        transformers.utils.logging.disable_progress_bar()  # a local load
+        try:
+            self.model = transformers.AutoModel.from_pretrained(path).to(
+                self.device).eval()
+        finally:
+            if bars:
+                transformers.utils.logging.enable_progress_bar()
         limit = getattr(self.model.config, 'max_position_embeddings', None)
         self.max_length = int(max_length) if limit is None else \
             min(int(max_length), int(limit))
