@@ -60,11 +60,13 @@ METRICS = ('recall', 'ndcg')
 def build(name, graph, text, args):
     if name == 'fusion-mf':
         return TextFusion(graph.num_users, text, embedding_dim=args.dim,
-                          text_bias=not args.no_bias, dropout=args.dropout)
+                          text_bias=not args.no_bias, dropout=args.dropout,
+                          item_ids=args.item_ids)
     if name == 'fusion-lightgcn':
         return TextFusion(graph.num_users, text, embedding_dim=args.dim,
                           backbone='lightgcn', num_layers=2,
-                          text_bias=not args.no_bias, dropout=args.dropout)
+                          text_bias=not args.no_bias, dropout=args.dropout,
+                          item_ids=args.item_ids)
     if name == 'align':
         return TextAlign(text, history=graph.csr('train'),
                          temperature=args.temperature)
@@ -133,6 +135,8 @@ def main() -> None:
     p.add_argument('--batch-size', type=int, default=4096)
     p.add_argument('--dropout', type=float, default=0.0)
     p.add_argument('--no-bias', action='store_true')
+    p.add_argument('--item-ids', action='store_true',
+                   help='text-fusion: add id embeddings (zero for new items)')
     p.add_argument('--temperature', type=float, default=0.05)
     p.add_argument('--patience', type=int, default=10)
     p.add_argument('--threads', type=int, default=2)

@@ -104,6 +104,24 @@ def test_fusion_bpr_and_user_reg():
     assert parts['bpr'] == pytest.approx(float(bpr), rel=1e-5)
 
 
+def test_fusion_item_ids_stay_zero_for_new_items():
+    g, text = topic_graph()
+    cfg = TrainConfig(epochs=3, batch_size=64, lr=1e-2, eval_every=3,
+                      select='last', ks=(5, ), monitor='recall@5',
+                      negative_pool='train', device='cpu', seed=0)
+    torch.manual_seed(0)
+    m = TextFusion(g.num_users, text, embedding_dim=8, item_ids=True)
+    torch.testing.assert_close(m.get_embedding()[g.num_users:],
+                               F.normalize(m.item_tower(text), dim=-1))
+    Trainer(m, g, cfg, progress=False).fit()
+    ids = m.item_ids.weight
+    assert bool((ids[:40].abs().sum(1) > 0).all())  # trained items
+    assert bool((ids[40:] == 0).all())  # never a positive or a negative
+    out = m.get_embedding()[g.num_users:]
+    torch.testing.assert_close(out[40:],
+                               F.normalize(m.item_tower(text[40:]), dim=-1))
+
+
 def test_fusion_with_profiles_and_errors():
     g, text = topic_graph()
     rowptr, col = g.csr('train')

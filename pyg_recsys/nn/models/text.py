@@ -258,7 +258,8 @@ class TextFusion(_TextModel):
 
     Trained with BPR (the Trainer's :meth:`training_loss`), plus
     :math:`\lambda \|\mathbf{e}^{(0)}_u\|^2` on the users' id embeddings
-    of the batch; dropout on the text inputs and profile branches.
+    of the batch (and on the items' id embeddings, with :obj:`item_ids`);
+    dropout on the text inputs and profile branches.
 
     Args:
         num_users (int): The number of users.
@@ -277,12 +278,17 @@ class TextFusion(_TextModel):
             from text so that new items get one too), as an extra column of
             the embeddings (users get a constant 1), so that scores stay dot
             products. (default: :obj:`False`)
+        item_ids (bool, optional): Also give every item an id embedding,
+            added to the tower's output and initialised at zero (this
+            package's option, not RecLM's): items seen in training learn
+            one, an item never seen keeps zero and is scored by its text
+            alone. (default: :obj:`False`)
     """
     def __init__(self, num_users: int, item_text: Tensor,
                  user_text: OptTensor = None, item_profile: OptTensor = None,
                  embedding_dim: int = 32, backbone: str = 'mf',
                  num_layers: int = 2, dropout: float = 0.0,
-                 text_bias: bool = False):
+                 text_bias: bool = False, item_ids: bool = False):
         name = self.__class__.__name__
         super().__init__(num_users, int(item_text.size(0)), None,
                          init_std=None)
@@ -313,6 +319,8 @@ class TextFusion(_TextModel):
             if u is not None else None
         self.dropout = torch.nn.Dropout(dropout)
         self.bias = torch.nn.Linear(i.size(1), 1) if text_bias else None
+        self.item_ids = torch.nn.Embedding(self.num_items, d) if item_ids \
+            else None
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -320,6 +328,8 @@ class TextFusion(_TextModel):
         for m in self.modules():
             if isinstance(m, torch.nn.Linear):
                 m.reset_parameters()
+        if self.item_ids is not None:
+            torch.nn.init.zeros_(self.item_ids.weight)
 
     def item_embedding(self) -> Tensor:
         r"""The item tower's output for every item, :obj:`[I, d]`."""
@@ -327,7 +337,8 @@ class TextFusion(_TextModel):
         if self.item_profile is not None:
             p = self.dropout(self.profile_tower(self.item_profile))
             x = self.dropout(self.fuse(torch.cat([x, p], dim=-1)))
-        return F.normalize(x, dim=-1)
+        x = F.normalize(x, dim=-1)
+        return x if self.item_ids is None else x + self.item_ids.weight
 
     def user_ego(self) -> Tensor:
         r"""The users' layer-0 embeddings, :obj:`[U, d]`."""
@@ -367,6 +378,10 @@ class TextFusion(_TextModel):
         if lambda_reg:
             ego = self.user_embedding(users)
             reg = lambda_reg * ego.pow(2).sum() / users.numel()
+            if self.item_ids is not None:
+                rows = torch.cat([pos, neg.reshape(-1)]) - self.num_users
+                reg = reg + lambda_reg * self.item_ids(rows).pow(2).sum() / \
+                    users.numel()
         return loss, reg
 
     def __repr__(self) -> str:
