@@ -70,8 +70,9 @@ def main() -> None:
                    help='where the item vectors come from')
     p.add_argument('--freeze', action='store_true',
                    help='keep given item vectors fixed')
-    p.add_argument('--residual', action='store_true',
-                   help="add the last item's vector to the user vector")
+    p.add_argument('--residual', choices=['last', 'mean'], default=None,
+                   help="add the last item's vector (or the mean of those "
+                   "read) to the user vector")
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--tag', default='')
     args = p.parse_args()

@@ -29,15 +29,17 @@ def naive_states(model, seq, lengths):
         x = model.item_embedding(s[:n]).unsqueeze(0)
         h, _ = model.rnn(x)
         u = model.proj(h[0])
-        if model.residual:  # plus the vector of each step's own item
+        if model.residual == 'last':  # plus each step's own item vector
             u = u + x[0]
+        elif model.residual == 'mean':  # plus the mean of the items so far
+            u = u + x[0].cumsum(0) / torch.arange(1, n + 1).view(-1, 1)
         out.append(F.normalize(u, dim=-1) if model.normalize else u)
     return out
 
 
 @pytest.mark.parametrize('cell', ['gru', 'lstm'])
 @pytest.mark.parametrize('normalize', [False, True])
-@pytest.mark.parametrize('residual', [False, True])
+@pytest.mark.parametrize('residual', [False, True, 'mean'])
 def test_forward_matches_unpadded_loop(cell, normalize, residual):
     torch.manual_seed(0)
     model = SequentialUserRNN(7, 8, hidden_dim=6, cell=cell,

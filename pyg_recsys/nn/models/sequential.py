@@ -59,11 +59,14 @@ class SequentialUserRNN(torch.nn.Module):
             :meth:`~pyg_recsys.data.sequences.SequenceData.context`),
             concatenated to the item vector at the RNN input.
             (default: :obj:`0`)
-        residual (bool, optional): Add the vector of the step's own item to
-            the output, :math:`\mathbf{u}_t = \mathbf{W}\mathbf{h}_t +
-            \mathbf{b} + \mathbf{v}_{i_t}`, so that the RNN learns a
-            correction to "more like the last item" (this package's
-            option, not the paper's). (default: :obj:`False`)
+        residual (bool or str, optional): Add a vector of the items read to
+            the output, so that the RNN learns a correction to it (this
+            package's option, not the paper's): :obj:`'last'` (or
+            :obj:`True`) the step's own item, :math:`\mathbf{u}_t =
+            \mathbf{W}\mathbf{h}_t + \mathbf{b} + \mathbf{v}_{i_t}`;
+            :obj:`'mean'` the mean of the items read so far,
+            :math:`\frac1t \sum_{s \le t} \mathbf{v}_{i_s}` (the
+            undecayed taste vector). (default: :obj:`False`)
 
     Shapes:
         - **input:** item ids :math:`(B, L)` padded with :obj:`-1` on the
@@ -77,7 +80,7 @@ class SequentialUserRNN(torch.nn.Module):
                  num_layers: int = 1, dropout: float = 0.0,
                  item_vectors: Optional[Tensor] = None, freeze: bool = False,
                  normalize: bool = False, temperature: float = 0.1,
-                 context_dim: int = 0, residual: bool = False):
+                 context_dim: int = 0, residual=False):
         super().__init__()
         name = self.__class__.__name__
         if int(num_items) <= 0 or int(embedding_dim) <= 0:
@@ -103,7 +106,12 @@ class SequentialUserRNN(torch.nn.Module):
         self.temperature = float(temperature)
         self.freeze = freeze
         self.context_dim = int(context_dim)
-        self.residual = bool(residual)
+        residual = {False: None, None: None, True: 'last'}.get(residual,
+                                                                residual)
+        if residual not in (None, 'last', 'mean'):
+            raise ValueError(f"{name}: residual must be False, True, 'last' "
+                             f"or 'mean', got {residual!r}")
+        self.residual = residual
         # Row I is the padding vector (zeros, never trained).
         self.item_embedding = torch.nn.Embedding(self.num_items + 1,
                                                  self.embedding_dim,
@@ -187,6 +195,9 @@ class SequentialUserRNN(torch.nn.Module):
         context = self._context(seq, context)
         emb = self.item_embedding(seq)
         x = self.dropout(emb)
+        if self.residual == 'mean':  # padding rows are zero vectors
+            steps = torch.arange(1, seq.size(1) + 1, device=emb.device)
+            emb = emb.cumsum(1) / steps.view(1, -1, 1).to(emb.dtype)
         if context is not None:
             x = torch.cat([x, context], dim=-1)
         packed = torch.nn.utils.rnn.pack_padded_sequence(
@@ -198,7 +209,7 @@ class SequentialUserRNN(torch.nn.Module):
             last = torch.arange(out.size(0), device=out.device), lengths - 1
             out, emb = out[last], emb[last]
         user = self.proj(out)
-        if self.residual:
+        if self.residual is not None:
             user = user + emb
         return F.normalize(user, dim=-1) if self.normalize else user
 
