@@ -195,7 +195,7 @@ def _protocol_evaluators(protocol: Optional[str], graph, config, device):
 _SEQUENTIAL = {'gru-user': 'gru', 'lstm-user': 'lstm'}
 _SEQUENCE_DATA = ('beauty', 'sports', 'toys', 'yelp-seq', 'ml-100k')
 _SEQUENCE_ONLY = ('hidden_dim', 'dropout', 'item_vectors', 'freeze',
-                  'max_len', 'horizon', 'context', 'history')
+                  'max_len', 'horizon', 'context', 'history', 'residual')
 
 
 def _train_sequential(args) -> int:
@@ -229,7 +229,8 @@ def _train_sequential(args) -> int:
     recipe = get_recipe(args.model, args.dataset, args.recipe)
     model_kwargs = {'embedding_dim': 64, **recipe.model_kwargs}
     for key, option in (('embedding_dim', 'dim'), ('hidden_dim', 'hidden_dim'),
-                        ('dropout', 'dropout'), ('freeze', 'freeze')):
+                        ('dropout', 'dropout'), ('freeze', 'freeze'),
+                        ('residual', 'residual')):
         if getattr(args, option):
             model_kwargs[key] = getattr(args, option)
     source = args.item_vectors or model_kwargs.pop('item_vectors', 'learned')
@@ -605,6 +606,9 @@ def build_parser() -> argparse.ArgumentParser:
                    'transition')
     q.add_argument('--freeze', action='store_true',
                    help='keep given item vectors fixed')
+    q.add_argument('--residual', choices=['last', 'mean'],
+                   help="add the last item's vector (or the mean of those "
+                   "read) to the user vector")
     q.add_argument('--max-len', type=positive_int,
                    help='history length read (default 50)')
     q.add_argument('--horizon', type=positive_int,

@@ -151,6 +151,7 @@ def test_lightgcn_folder(tmp_path, capsys):
     (['--epsilon', '0.1'], '--epsilon is an option of bayes-lightgcn'),
     (['--recipe', 'fancy'], "no recipe 'fancy'"),
     (['--encoder', 'hashing'], '--encoder is an option of the text models'),
+    (['--residual', 'mean'], '--residual is an option of the sequential'),
 ])
 def test_bad_train_options_fail_before_training(tmp_path, capsys, extra,
                                                 message):
