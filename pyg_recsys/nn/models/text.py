@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.typing import Adj, OptTensor
 
-from pyg_recsys.nn.loss import bpr_loss, info_nce
+from pyg_recsys.nn.loss import info_nce
 from pyg_recsys.nn.models.base import EmbeddingRecommender
 from pyg_recsys.nn.models.lightgcn import LightGCN
 from pyg_recsys.ops import light_propagate
@@ -368,16 +368,13 @@ class TextFusion(_TextModel):
     def bpr_and_reg(self, final: Tensor, users: Tensor, pos: Tensor,
                     neg: Tensor, lambda_reg: float, reg_scaling: str
                     ) -> Tuple[Tensor, Tensor]:
-        u = final.index_select(0, users)
-        p = final.index_select(0, pos)
-        n = final.index_select(0, neg.reshape(-1)).view(*neg.shape, -1)
-        neg_score = (u.unsqueeze(-2) * n).sum(-1) if neg.dim() == 2 \
-            else (u * n).sum(-1)
-        loss = bpr_loss((u * p).sum(-1), neg_score)
-        reg = loss.new_zeros(())
+        # BPR as every model; the penalty is on the id tables this model
+        # has (users, and items with item_ids), not on a node table.
+        loss, reg = super().bpr_and_reg(final, users, pos, neg, 0.0,
+                                        reg_scaling)
         if lambda_reg:
-            ego = self.user_embedding(users)
-            reg = lambda_reg * ego.pow(2).sum() / users.numel()
+            reg = lambda_reg * self.user_embedding(users).pow(2).sum() / \
+                users.numel()
             if self.item_ids is not None:
                 rows = torch.cat([pos, neg.reshape(-1)]) - self.num_users
                 reg = reg + lambda_reg * self.item_ids(rows).pow(2).sum() / \
