@@ -174,6 +174,17 @@ def main() -> None:
     out['baselines']['most_popular'] = {
         s: ev.evaluate_scores(lambda u: deg.expand(u.numel(), -1))
         for s, ev in evs.items()}
+    if args.dataset == 'mind':  # training clicks per item of the subcategory
+        cats = [r.get('sub_cate', '') for r in records]
+        index = {c: k for k, c in enumerate(sorted(set(cats)))}
+        cat = torch.tensor([index[c] for c in cats])
+        total = torch.zeros(len(index)).index_add_(0, cat, deg)
+        items = torch.zeros(len(index)).index_add_(
+            0, cat, (deg > 0).float())
+        cat_pop = (total / items.clamp(min=1))[cat]
+        out['baselines']['subcategory_popularity'] = {
+            s: ev.evaluate_scores(lambda u: cat_pop.expand(u.numel(), -1))
+            for s, ev in evs.items()}
     rowptr, col = graph.csr('train')
     zs = TextZeroShot(mean_of_items(rowptr, col, text), text)
     out['baselines']['zero_shot_text'] = evaluate(zs, graph, evs, None)
