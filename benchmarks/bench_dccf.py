@@ -16,6 +16,15 @@ Both DCCF paths start from the same weights and the same batch; their first
 losses are printed and must agree (a guard that they compute the same thing).
 An epoch is one pass of the training interactions at the recipe's batch size
 (the Trainer's epoch): reported as steps x median step time.
+
+The floor of the contrastive term: per layer and side (distinct users, then
+distinct positive items: B rows, V = 3 views sharing the anchor) the loss
+needs the B x VB logits (2 B VB d FLOPs), one exp per logit, and the two
+gradient products (2 x 2 B VB d FLOPs). Divided by this machine's rates,
+measured in the same run on the same threads: the GEMM rate of the best of
+a 2048^3 product and the kernel's own block shapes, and the exp rate of the
+fastest exp-containing vectorised kernel (torch.exp, softmax or sigmoid, per
+element, on in-cache data). The step is reported as a ratio to that floor.
 """
 import argparse
 import time
@@ -90,6 +99,38 @@ def reference_loss(model, adj, users, pos, neg, lambda_reg):
     return bpr + reg + proto + model.ssl_weight * ssl
 
 
+def machine_rates(d=32, width=3 * 8000, chunk=32):
+    """GEMM FLOP/s and exp/s of this machine on the current threads."""
+    from _common import timeit
+    big = torch.randn(2048, 2048)
+    gemm = 2 * 2048 ** 3 / timeit(lambda: big @ big, repeat=5)
+    q, v = torch.randn(chunk, d), torch.randn(width, d)
+    s = torch.empty(chunk, width)
+    grad_v = torch.zeros(width, d)
+    per_block = 3 * 2 * chunk * width * d / timeit(lambda: (
+        torch.mm(q, v.t(), out=s), torch.mm(s, v), grad_v.addmm_(s.t(), q)),
+        repeat=20)
+    x = torch.rand(chunk, width) * 2 - 1
+    out = torch.empty_like(x)
+    exp = max(x.numel() / timeit(f, repeat=20) for f in (
+        lambda: torch.exp(x, out=out), lambda: torch.softmax(x, 1),
+        lambda: torch.sigmoid(x, out=out)))
+    return max(gemm, per_block), exp
+
+
+def contrastive_floor(batches, layers, d, views, rates):
+    """Seconds of the contrastive term at the machine's rates: FLOPs / GEMM
+    rate + exps / exp rate, averaged over the timed batches."""
+    gemm, exp = rates
+    total = []
+    for users, pos, _ in batches[1:]:
+        b2 = sum(int(torch.unique(x).numel()) ** 2 for x in (users, pos))
+        flops = layers * 3 * 2 * views * b2 * d
+        exps = layers * views * b2
+        total.append(flops / gemm + exps / exp)
+    return sorted(total)[len(total) // 2]
+
+
 def time_steps(step, batches, steps):
     times = []
     for k in range(steps + 1):  # the first call warms up
@@ -134,7 +175,7 @@ def main():
                                     cfg.lambda_reg, cfg.reg_scaling, **hard)
         loss.backward()
         opt.step()
-        return float(loss)
+        return loss.item()
 
     batches = [sampler.sample(cfg.batch_size) for _ in range(args.steps + 1)]
     t, _ = time_steps(lgn_step, batches, args.steps)
@@ -159,12 +200,19 @@ def main():
                                      cfg.lambda_reg, cfg.reg_scaling)
         loss.backward()
         opt.step()
-        return float(loss)
+        return loss.item()
 
     t, first = time_steps(dccf_step, batches, args.steps)
-    rows.append(('DCCF (package: fused ops, chunked InfoNCE)',
+    rows.append(('DCCF (package: fused ops, fused InfoNCE)',
                  cfg.batch_size, t, steps_per_epoch))
     print(f'DCCF first loss, package:   {first:.6f}', flush=True)
+    rates = machine_rates(d=dccf.embedding_dim)
+    floor = contrastive_floor(batches, dccf.num_layers,
+                              dccf.embedding_dim, 3, rates)
+    print(f'machine: GEMM {rates[0] / 1e9:.0f} GFLOP/s, exp '
+          f'{rates[1] / 1e9:.2f} G/s on {args.threads} threads; floor of '
+          f'the contrastive term {floor:.3f} s; DCCF step / floor '
+          f'{t / floor:.2f}', flush=True)
 
     if not args.skip_reference:
         dccf.load_state_dict(init)
@@ -177,7 +225,7 @@ def main():
                                   cfg.lambda_reg)
             loss.backward()
             opt.step()
-            return float(loss)
+            return loss.item()
 
         t, ref_first = time_steps(ref_step, batches, args.steps)
         print(f'DCCF first loss, reference: {ref_first:.6f}', flush=True)

@@ -39,4 +39,10 @@ TORCH_LIBRARY_FRAGMENT(pyg_recsys, m) {
   // in float32 (float32 x only).
   m.def("light_propagate_csr(Tensor rowptr, Tensor col, Tensor? value, "
         "Tensor x, float[] alpha, bool bf16_storage=False) -> Tensor");
+  // One block of logits [R, G * I] in place to the gradient of the softmax
+  // cross-entropy of each of its G groups of I columns (softmax minus the
+  // one-hot of target[r, g], an index in [0, I)); returns the per-row loss
+  // sum_g (logsumexp - logit of the target), shape [R].
+  m.def("softmax_ce_rows_(Tensor(a!) logits, Tensor target, int groups) -> "
+        "Tensor");
 }

@@ -45,6 +45,26 @@ def ext(request, monkeypatch):
     return request.param
 
 
+@pytest.fixture(params=['baseline', 'avx2'])
+def isa(request, monkeypatch):
+    r"""Runs a test on the compiled CPU kernels, once forced to each ISA."""
+    if not pyg_recsys.typing.WITH_EXT:
+        pytest.skip(f'extension not available '
+                    f'({pyg_recsys.typing.EXT_ERROR})')
+    monkeypatch.setitem(pyg_recsys.typing.PREFER_COMPILED, 'cpu', True)
+    import torch
+    ops = torch.ops.pyg_recsys
+    before = ops.cpu_isa()
+    try:
+        assert ops.set_cpu_isa(request.param) == request.param
+    except (ValueError, RuntimeError) as e:
+        if 'not supported' not in str(e):
+            raise
+        pytest.skip(f'{request.param} not supported by this CPU')
+    yield request.param
+    ops.set_cpu_isa(before)
+
+
 def available_devices():
     r"""The devices tests run on: the CPU, and CUDA where one exists."""
     import torch

@@ -15,3 +15,7 @@ def register() -> None:
     @torch.library.register_fake('pyg_recsys::light_propagate_csr')
     def _light(rowptr, col, value, x, alpha, bf16_storage=False):
         return torch.empty_like(x, memory_format=torch.contiguous_format)
+
+    @torch.library.register_fake('pyg_recsys::softmax_ce_rows_')
+    def _softmax_ce(logits, target, groups):
+        return logits.new_empty(logits.size(0))

@@ -163,6 +163,26 @@ def test_info_nce_chunked_values_and_gradients(chunk):
         torch.autograd.grad(loop_info_nce(a, a, 1.0), a)[0])
 
 
+@pytest.mark.parametrize('chunk', [1, 3, 1024])
+def test_info_nce_views_sum_per_view_losses(chunk):
+    # [V, B, d] positives: the sum of the V per-view loop losses, values
+    # and gradients, one product per block for all views.
+    g = torch.Generator().manual_seed(2)
+    a = torch.randn(5, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    p = torch.randn(3, 5, 4, generator=g, dtype=torch.float64,
+                    requires_grad=True)
+    value = info_nce(a, p, 0.4, chunk_size=chunk)
+    ref = sum(loop_info_nce(a, p[v], 0.4) for v in range(3))
+    torch.testing.assert_close(value, ref)
+    for x, y in zip(torch.autograd.grad(value, (a, p)),
+                    torch.autograd.grad(ref, (a, p))):
+        torch.testing.assert_close(x, y)
+    assert torch.autograd.gradcheck(
+        lambda x, y: info_nce(x, y, 0.4, chunk_size=chunk), (a, p))
+    with pytest.raises(ValueError, match='shape'):
+        info_nce(a, p[:, :4])
+
+
 @pytest.mark.parametrize('kwargs', [
     {},
     {'ssl_weight': 0.3, 'temperature': 0.5, 'proto_reg': 1e-2},

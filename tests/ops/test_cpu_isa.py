@@ -39,25 +39,6 @@ def assert_close_bf16(out, ref):
     torch.testing.assert_close(out, ref, rtol=2e-2, atol=2e-2)
 
 
-@pytest.fixture(params=['baseline', 'avx2'])
-def isa(request, monkeypatch):
-    r"""Runs a test on the compiled CPU kernels, once forced to each ISA."""
-    if not pyg_recsys.typing.WITH_EXT:
-        pytest.skip(f'extension not available '
-                    f'({pyg_recsys.typing.EXT_ERROR})')
-    monkeypatch.setitem(pyg_recsys.typing.PREFER_COMPILED, 'cpu', True)
-    ops = torch.ops.pyg_recsys
-    before = ops.cpu_isa()
-    try:
-        assert ops.set_cpu_isa(request.param) == request.param
-    except (ValueError, RuntimeError) as e:
-        if 'not supported' not in str(e):
-            raise
-        pytest.skip(f'{request.param} not supported by this CPU')
-    yield request.param
-    ops.set_cpu_isa(before)
-
-
 @pytest.mark.parametrize('width', WIDTHS)
 def test_spmm_each_isa_against_dense(width, isa):
     dense = random_sparse(50, 40, seed=1)

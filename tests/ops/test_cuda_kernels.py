@@ -177,3 +177,24 @@ def test_cuda_ops_opcheck(cuda_ext):
         torch.library.opcheck(ops.light_propagate_csr.default,
                               (rowptr, col, value, x, [0.5, 0.25, 0.25],
                                bf16))
+
+
+def test_cuda_softmax_ce_rows_against_dense(cuda_ext):
+    g = torch.Generator().manual_seed(31)
+    for dtype in (torch.float32, torch.float64):
+        logits = torch.rand(6, 3 * 300, generator=g,
+                            dtype=torch.float64).mul(80).sub(40).to(dtype)
+        target = torch.randint(0, 300, (6, 3), generator=g)
+        x = logits.view(6, 3, 300).double()
+        t = target.view(6, 3, 1)
+        want_loss = (x.logsumexp(2) - x.gather(2, t).squeeze(2)).sum(1)
+        want = x.softmax(2).scatter_add(2, t, -torch.ones_like(
+            t, dtype=x.dtype)).view(6, -1)
+        out = logits.cuda()
+        loss = torch.ops.pyg_recsys.softmax_ce_rows_(out, target.cuda(), 3)
+        tol = {'rtol': 1e-5, 'atol': 1e-5} if dtype == torch.float32 else {}
+        torch.testing.assert_close(loss.cpu().double(), want_loss, **tol)
+        torch.testing.assert_close(out.cpu().double(), want, **tol)
+    torch.library.opcheck(torch.ops.pyg_recsys.softmax_ce_rows_.default,
+                          (torch.randn(4, 2 * 9, device='cuda'),
+                           torch.randint(0, 9, (4, 2), device='cuda'), 2))

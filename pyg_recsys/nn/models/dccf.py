@@ -164,12 +164,13 @@ class DCCF(EmbeddingRecommender):
         on the distinct :obj:`users`, plus the same on the distinct
         :obj:`items` (both node ids)."""
         loss = self.embedding.weight.new_zeros(())
+        sides = (torch.unique(users), torch.unique(items))
         for res in layers:
-            for nodes in (torch.unique(users), torch.unique(items)):
-                anchor = res.graph.index_select(0, nodes)
-                for view in (res.intent, res.graph_aug, res.intent_aug):
-                    loss = loss + info_nce(anchor, view.index_select(0, nodes),
-                                           self.temperature)
+            for nodes in sides:  # the three views share the anchor: one call
+                views = torch.stack([v.index_select(0, nodes) for v in (
+                    res.intent, res.graph_aug, res.intent_aug)])
+                loss = loss + info_nce(res.graph.index_select(0, nodes),
+                                       views, self.temperature)
         return loss
 
     def propagate_for_loss(self, edge_index: Adj):
