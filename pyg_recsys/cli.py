@@ -180,18 +180,6 @@ _TRAIN_KEYS = ('epochs', 'batch_size', 'lr', 'lr_schedule', 'lambda_reg',
 _TEXT_ONLY = ('encoder', 'backbone', 'text_bias')
 
 
-def _protocol_evaluators(protocol: Optional[str], graph, config, device):
-    r"""The test evaluator of :obj:`--protocol` (none for full ranking)."""
-    if protocol in (None, 'full'):
-        return None
-    from pyg_recsys.metrics import Evaluator, reclm_protocol
-    setting = protocol[len('reclm-'):]
-    return {'test': Evaluator(graph, ks=config.ks,
-                              batch_size=config.eval_batch_size,
-                              device=device,
-                              **reclm_protocol(graph, setting))}
-
-
 _SEQUENTIAL = {'gru-user': 'gru', 'lstm-user': 'lstm'}
 _SEQUENCE_DATA = ('beauty', 'sports', 'toys', 'yelp-seq', 'ml-100k')
 _SEQUENCE_ONLY = ('hidden_dim', 'dropout', 'item_vectors', 'freeze',
@@ -299,6 +287,7 @@ def _train_sequential(args) -> int:
 def cmd_train(args) -> int:
     from pyg_recsys.train import TrainConfig, Trainer, build_model, get_recipe
     from pyg_recsys.train.config import resolve_device
+    from pyg_recsys.train.trainer import protocol_evaluators
 
     if args.model in _SEQUENTIAL:
         return _train_sequential(args)
@@ -357,9 +346,8 @@ def cmd_train(args) -> int:
             'dataset': graph.name, 'protocol': args.protocol}
     trainer = Trainer(model, graph, config, out_dir=args.out,
                       progress=not args.no_progress, meta=meta,
-                      evaluators=_protocol_evaluators(
-                          args.protocol, graph, config,
-                          resolve_device(config.device)))
+                      evaluators=protocol_evaluators(args.protocol, graph,
+                                                     config))
     if args.resume and trainer.resume():
         print(f'resumed from epoch {trainer.epoch}', file=sys.stderr)
 
@@ -382,44 +370,9 @@ def cmd_train(args) -> int:
 # ----------------------------------------------------------------------------
 def _from_checkpoint(args):
     r"""The trainer (graph, model, settings) a checkpoint describes."""
-    from pyg_recsys.data import InteractionGraph
-    from pyg_recsys.train import TrainConfig, Trainer, build_model
-    from pyg_recsys.train.checkpoint import load_checkpoint
-    from pyg_recsys.train.config import resolve_device
-    resolve_device(args.device)
-    state = load_checkpoint(args.checkpoint)
-    if not isinstance(state, dict) or \
-            state.get('format') != 'pyg_recsys/checkpoint/1':
-        raise ValueError(f"'{args.checkpoint}' is not a pyg_recsys training "
-                         f"checkpoint")
-    meta = state.get('meta', {})
-    if 'model' not in meta:
-        raise ValueError(f"'{args.checkpoint}' does not say which model it "
-                         f"holds: it was saved from a model that is not "
-                         f"registered by name (register it with "
-                         f"pyg_recsys.nn.models.register_model, or pass "
-                         f"meta={{'model': ..., 'model_kwargs': ...}} to the "
-                         f"Trainer)")
-    if state.get('graph') is not None:
-        graph = InteractionGraph.from_state_dict(state['graph'])
-    elif 'data' in meta or 'dataset' in meta:  # checkpoints before 0.2
-        spec = meta.get('data') or {
-            'dataset': meta['dataset'], 'split': meta.get('split', ''),
-            'data_seed': meta.get('data_seed', 0), 'root': None}
-        graph = _load_graph(spec)
-    else:
-        raise ValueError(f"'{args.checkpoint}' holds neither its graph nor "
-                         f"where its data came from")
-    import pyg_recsys.text.builders  # noqa: F401  (registers text-*)
-    model = build_model(meta['model'], graph, **meta.get('model_kwargs', {}))
-    model.load_state_dict(state['best_state'] or state['model'])
-    config = TrainConfig.from_dict({**state['config'],
-                                    'device': args.device})
-    trainer = Trainer(model, graph, config, progress=False, meta=meta,
-                      evaluators=_protocol_evaluators(
-                          meta.get('protocol'), graph, config,
-                          resolve_device(config.device)))
-    return trainer, graph, model
+    from pyg_recsys.train import Trainer
+    trainer = Trainer.from_checkpoint(args.checkpoint, device=args.device)
+    return trainer, trainer.graph, trainer.model
 
 
 def cmd_evaluate(args) -> int:

@@ -28,6 +28,23 @@ def _trainable(model: torch.nn.Module) -> bool:
     return any(p.requires_grad for p in model.parameters())
 
 
+def protocol_evaluators(protocol: Optional[str], graph: InteractionGraph,
+                        config: TrainConfig
+                        ) -> Optional[Dict[str, Evaluator]]:
+    r"""The test evaluator of a named protocol: :obj:`None` (or
+    :obj:`'full'`) is full ranking (no evaluator needed),
+    :obj:`'reclm-zero-shot'` and :obj:`'reclm-full-shot'` RecLM's
+    (:func:`~pyg_recsys.metrics.reclm_protocol`)."""
+    if protocol in (None, 'full'):
+        return None
+    from pyg_recsys.metrics import reclm_protocol
+    return {'test': Evaluator(graph, ks=config.ks,
+                              batch_size=config.eval_batch_size,
+                              device=resolve_device(config.device),
+                              **reclm_protocol(graph,
+                                               protocol[len('reclm-'):]))}
+
+
 class Trainer:
     r"""Trains a recommender of :mod:`pyg_recsys.nn.models` with BPR on an
     :class:`~pyg_recsys.data.InteractionGraph` and evaluates it by exact full
@@ -415,6 +432,50 @@ class Trainer:
                              f"differ in {changed}")
         self.load_state_dict(state)
         return True
+
+    @classmethod
+    def from_checkpoint(cls, path: str, device: str = 'cpu') -> 'Trainer':
+        r"""The trainer a checkpoint of :meth:`save` (or of :obj:`pyg-recsys
+        train --out`) describes: its graph, the model rebuilt by name with
+        the selected weights loaded, and its settings, on :obj:`device`.
+        Use :obj:`trainer.model` and :obj:`trainer.graph`, or
+        :meth:`evaluate` and :meth:`recommend` directly. A checkpoint of a
+        model that is not registered by name cannot be rebuilt (its error
+        says so)."""
+        from pyg_recsys.train.config import build_model
+        resolve_device(device)
+        state = load_checkpoint(path)
+        if not isinstance(state, dict) or \
+                state.get('format') != 'pyg_recsys/checkpoint/1':
+            raise ValueError(f"'{path}' is not a pyg_recsys training "
+                             f"checkpoint")
+        meta = state.get('meta', {})
+        if 'model' not in meta:
+            raise ValueError(f"'{path}' does not say which model it holds: "
+                             f"it was saved from a model that is not "
+                             f"registered by name (register it with "
+                             f"pyg_recsys.nn.models.register_model, or pass "
+                             f"meta={{'model': ..., 'model_kwargs': ...}} to "
+                             f"the Trainer)")
+        if state.get('graph') is not None:
+            graph = InteractionGraph.from_state_dict(state['graph'])
+        elif 'data' in meta or 'dataset' in meta:  # checkpoints before 0.2
+            from pyg_recsys.cli import _load_graph
+            spec = meta.get('data') or {
+                'dataset': meta['dataset'], 'split': meta.get('split', ''),
+                'data_seed': meta.get('data_seed', 0), 'root': None}
+            graph = _load_graph(spec)
+        else:
+            raise ValueError(f"'{path}' holds neither its graph nor where "
+                             f"its data came from")
+        import pyg_recsys.text.builders  # noqa: F401  (registers text-*)
+        model = build_model(meta['model'], graph,
+                            **meta.get('model_kwargs', {}))
+        model.load_state_dict(state['best_state'] or state['model'])
+        config = TrainConfig.from_dict({**state['config'], 'device': device})
+        return cls(model, graph, config, progress=False, meta=meta,
+                   evaluators=protocol_evaluators(meta.get('protocol'),
+                                                  graph, config))
 
     def plot(self, path: str) -> Optional[str]:
         r"""Draws the training loss and the evaluation metrics against the

@@ -256,3 +256,31 @@ def test_device_errors():
         with pytest.raises(ValueError, match='no CUDA device'):
             Trainer(MF(40, 30, 4), clustered_graph(),
                     small_config(device='cuda'), progress=False)
+
+
+def test_from_checkpoint_rebuilds_the_selected_model(tmp_path):
+    graph = clustered_graph()
+    kwargs = {'embedding_dim': 16, 'num_layers': 2}
+    model = LightGCN(num_users=40, num_items=30, **kwargs)
+    trainer = Trainer(model, graph, small_config(epochs=10),
+                      out_dir=str(tmp_path), progress=False,
+                      meta={'model': 'lightgcn', 'model_kwargs': kwargs})
+    trainer.fit()
+    loaded = Trainer.from_checkpoint(str(tmp_path / 'checkpoint.pt'))
+    assert loaded.evaluate('test') == trainer.evaluate('test')
+    for a, b in zip(loaded.model.state_dict().values(),
+                    trainer.model.state_dict().values()):
+        assert torch.equal(a, b)
+    # A model not registered by name cannot be rebuilt; a file that is no
+    # checkpoint is refused.
+    class Unregistered(MF):
+        pass
+
+    plain = Trainer(Unregistered(40, 30, 8), graph, small_config(epochs=1),
+                    out_dir=str(tmp_path / 'plain'), progress=False)
+    plain.fit()
+    with pytest.raises(ValueError, match='does not say which model'):
+        Trainer.from_checkpoint(str(tmp_path / 'plain' / 'checkpoint.pt'))
+    (tmp_path / 'junk.pt').write_bytes(b'not a checkpoint')
+    with pytest.raises(ValueError, match='not a readable'):
+        Trainer.from_checkpoint(str(tmp_path / 'junk.pt'))
