@@ -107,23 +107,27 @@ class _Ranker:
     def run(self, num_rows: int, k: int, fill: Callable[[int, int, Tensor],
                                                          None],
             mask_ptr: Tensor, mask_flat: Tensor, dtype: torch.dtype,
-            device: torch.device, blocked: Optional[Tensor] = None
-            ) -> Tuple[Tensor, Tensor]:
+            device: torch.device, blocked: Optional[Tensor] = None,
+            rows: Optional[Tuple[int, int]] = None) -> Tuple[Tensor, Tensor]:
         r"""Ranks :obj:`num_rows` rows: :obj:`fill(start, end, out)` writes the
         scores of rows :obj:`start:end` into :obj:`out[:, :num_items]`;
         :obj:`mask_flat[mask_ptr[s]:mask_ptr[e]]` hold the excluded entries of
         rows :obj:`s:e` as :obj:`row * width + item`; the items
-        :obj:`blocked` (not candidates) are excluded in every row."""
+        :obj:`blocked` (not candidates) are excluded in every row. With
+        :obj:`rows=(r0, r1)` only those rows are ranked (in the batches a
+        whole run would form when :obj:`r0` is a multiple of the batch
+        size), and the results have :obj:`r1 - r0` rows."""
         width, num_items = self.width, self.num_items
+        r0, r1 = (0, num_rows) if rows is None else rows
         buf = self.buffer(dtype, device)
-        values = torch.empty(num_rows, k, dtype=dtype, device=device)
-        index = torch.empty(num_rows, k, dtype=torch.long, device=device)
+        values = torch.empty(r1 - r0, k, dtype=dtype, device=device)
+        index = torch.empty(r1 - r0, k, dtype=torch.long, device=device)
         ninf = float('-inf')
         mask_flat = mask_flat.to(device)
         if blocked is not None:
             blocked = blocked.to(device)
-        for start in range(0, num_rows, self.batch_size):
-            end = min(start + self.batch_size, num_rows)
+        for start in range(r0, r1, self.batch_size):
+            end = min(start + self.batch_size, r1)
             out = buf[:(end - start) * width].view(end - start, width)
             fill(start, end, out)
             if width > num_items:
@@ -136,7 +140,8 @@ class _Ranker:
                 out.view(-1).index_fill_(0, flat, ninf)
             if blocked is not None:
                 out.index_fill_(1, blocked, ninf)
-            values[start:end], index[start:end] = ranking._select_topk(out, k)
+            values[start - r0:end - r0], index[start - r0:end - r0] = \
+                ranking._select_topk(out, k)
         return values, index
 
     def mask_index(self, rowptr: Optional[Tensor], col: Optional[Tensor],
@@ -524,9 +529,12 @@ class Evaluator:
         self._ranker.release()
 
     @torch.no_grad()
-    def rank(self, user_emb: Tensor, item_emb: Tensor) -> Tensor:
+    def rank(self, user_emb: Tensor, item_emb: Tensor,
+             rows: Optional[Tuple[int, int]] = None) -> Tensor:
         r"""The top-:math:`\max K` item ids of every evaluated user (in the
-        order of :attr:`users`), shape :obj:`[N, min(max K, I)]`."""
+        order of :attr:`users`), shape :obj:`[N, min(max K, I)]`; with
+        :obj:`rows=(r0, r1)`, of the evaluated users :obj:`r0:r1` only
+        (see :func:`pyg_recsys.distributed.evaluate`)."""
         user_emb, item_emb = _check_emb(user_emb, item_emb, self.num_users,
                                         self.num_items,
                                         self.__class__.__name__)
@@ -534,7 +542,7 @@ class Evaluator:
             user_emb, item_emb = (user_emb.to(self.device),
                                   item_emb.to(self.device))
         fill = _emb_fill(user_emb, item_emb, self.users, self._ranker.width)
-        return self._run(fill, user_emb.dtype, user_emb.device)
+        return self._run(fill, user_emb.dtype, user_emb.device, rows)
 
     @torch.no_grad()
     def rank_scores(self, score_fn: Callable[[Tensor], Tensor]) -> Tensor:
@@ -549,10 +557,10 @@ class Evaluator:
         fill = _score_fill(score_fn, self.users, self.num_items, name)
         return self._run(fill, dtype, device)
 
-    def _run(self, fill, dtype, device) -> Tensor:
+    def _run(self, fill, dtype, device, rows=None) -> Tensor:
         _, index = self._ranker.run(self.users.numel(), self.max_k, fill,
                                     self._mask_ptr, self._mask_flat, dtype,
-                                    device, self._blocked)
+                                    device, self._blocked, rows)
         return index
 
     def metrics_of(self, index: Tensor, reduce: bool = True
