@@ -333,10 +333,13 @@ def cmd_train(args) -> int:
     if config.threads:
         torch.set_num_threads(config.threads)
 
+    config, rank = _join_process_group(config)
+
     # 2. Data and model (a bad model argument fails here, before training).
     spec = _data_spec(args)
     graph = _load_graph(spec)
-    print(f'pyg-recsys {__version__}: {graph}', file=sys.stderr)
+    if rank == 0:
+        print(f'pyg-recsys {__version__}: {graph}', file=sys.stderr)
     if args.model == 'bayes-lightgcn':
         _bayes_kwargs(args, model_kwargs, config, graph)
     torch.manual_seed(config.seed)
@@ -355,6 +358,8 @@ def cmd_train(args) -> int:
     start = time.perf_counter()
     report = trainer.fit()
     wall = time.perf_counter() - start
+    if rank != 0:  # rank 0 reports for every process
+        return 0
     print(f'\n{args.model} on {graph.name}: {report["selection"]}, epoch '
           f'{report["epoch"]} of {report["epochs_run"]}, '
           f'{report["train_seconds"]:.1f} s training, {wall:.1f} s in all '
@@ -365,6 +370,27 @@ def cmd_train(args) -> int:
     if args.out:
         print(f'checkpoint, log and curve in {args.out}', file=sys.stderr)
     return 0
+
+
+def _join_process_group(config):
+    r"""Under :obj:`torchrun` (:obj:`WORLD_SIZE` > 1 in the environment),
+    joins the default process group, gloo on CPU and NCCL on CUDA (one GPU
+    per process, :obj:`cuda:LOCAL_RANK`); returns the settings (with that
+    device) and this process's rank."""
+    import torch.distributed as dist
+
+    from pyg_recsys.train.config import TrainConfig, resolve_device
+    if int(os.environ.get('WORLD_SIZE', '1')) <= 1:
+        return config, 0
+    if not dist.is_initialized():
+        device = resolve_device(config.device)
+        if device.type == 'cuda':
+            local = int(os.environ.get('LOCAL_RANK', '0'))
+            torch.cuda.set_device(local)
+            config = TrainConfig.from_dict({**config.to_dict(),
+                                            'device': f'cuda:{local}'})
+        dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
+    return config, dist.get_rank()
 
 
 # ----------------------------------------------------------------------------

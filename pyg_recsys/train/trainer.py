@@ -11,6 +11,7 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 import torch
 
+from pyg_recsys import distributed
 from pyg_recsys.data.graph import InteractionGraph
 from pyg_recsys.data.sampler import BPRSampler
 from pyg_recsys.metrics import Evaluator
@@ -26,6 +27,22 @@ def seed_everything(seed: int) -> None:
 
 def _trainable(model: torch.nn.Module) -> bool:
     return any(p.requires_grad for p in model.parameters())
+
+
+# Rank r's sampler seed is seed + r * _RANK_STREAM (rank 0: the seed itself).
+_RANK_STREAM = 7919
+
+
+class _TrainingLoss(torch.nn.Module):
+    # The model's training_loss as a forward, so that DistributedDataParallel
+    # (which hooks into forward) can wrap it; the parameters stay the
+    # model's own.
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, *args, **kwargs):
+        return self.model.training_loss(*args, **kwargs)
 
 
 def protocol_evaluators(protocol: Optional[str], graph: InteractionGraph,
@@ -107,17 +124,25 @@ class Trainer:
         self.bad_evals = 0
         self.train_seconds = 0.0
         self.select_split = self._select_split()
-        self.sampler = self.optimizer = None
+        self.rank, self.world_size = distributed.world()
+        self.sampler = self.optimizer = self._loss = None
         if _trainable(model):
             pool = None
             if self.config.negative_pool == 'train':
                 pool = torch.unique(graph.train[1])
-            self.sampler = BPRSampler(graph, self.config.sampler,
-                                      self.config.num_negatives,
-                                      seed=self.config.seed,
-                                      negative_items=pool)
+            self.sampler = BPRSampler(
+                graph, self.config.sampler, self.config.num_negatives,
+                seed=self.config.seed + _RANK_STREAM * self.rank,
+                negative_items=pool)
             self.optimizer = torch.optim.Adam(model.parameters(),
                                               lr=self.config.lr)
+            if self.world_size > 1:
+                if self.config.batch_size % self.world_size:
+                    raise ValueError(
+                        f"Trainer: batch_size {self.config.batch_size} does "
+                        f"not split over {self.world_size} processes")
+                from torch.nn.parallel import DistributedDataParallel
+                self._loss = DistributedDataParallel(_TrainingLoss(model))
         self.scheduler = None
         if self.optimizer is not None and self.config.lr_schedule == 'cosine':
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
@@ -168,7 +193,9 @@ class Trainer:
         if hasattr(self.model, 'get_embedding'):
             out = self.model.get_embedding(self.adj)
             num_users = self.graph.num_users
-            return ev.evaluate(out[:num_users], out[num_users:])
+            # Split over the processes when there are several.
+            return distributed.evaluate(ev, out[:num_users],
+                                        out[num_users:])
         return ev.evaluate_scores(
             lambda u: self.model.scores(u.to(self.device), self.adj))
 
@@ -209,7 +236,7 @@ class Trainer:
     # ------------------------------------------------------------------
     def _log(self, record: Dict[str, Any]) -> None:
         self.history.append(record)
-        if self.out_dir:
+        if self.out_dir and self.rank == 0:
             os.makedirs(self.out_dir, exist_ok=True)
             with open(osp.join(self.out_dir, 'log.jsonl'), 'a') as f:
                 f.write(json.dumps(record) + '\n')
@@ -219,8 +246,19 @@ class Trainer:
         assert self.sampler is not None and self.optimizer is not None
         cfg = self.config
         self.model.train()
-        batches = self.sampler.batches(cfg.batch_size)
         n = -(-len(self.sampler) // cfg.batch_size)
+        # Data-parallel: each process draws its share of every global batch
+        # from its own stream, the same number of steps everywhere.
+        local = cfg.batch_size // self.world_size
+        batches = self.sampler.batches(
+            local, None if self.world_size == 1 else n * local)
+        loss_fn = self.model.training_loss if self._loss is None else \
+            self._loss
+        # DDP averages the gradients: exact for the per-row means (BPR, the
+        # 'lightgcn' L2); the 'dccf' L2 is a sum over the batch, so each
+        # process weighs its share by the world size.
+        lambda_reg = cfg.lambda_reg * (self.world_size if cfg.reg_scaling ==
+                                       'dccf' else 1)
         if self.progress:
             from tqdm.auto import tqdm
             batches = tqdm(batches, total=n, leave=False,
@@ -242,9 +280,9 @@ class Trainer:
                                for t in batch)
             offset = self.graph.num_users
             self.optimizer.zero_grad(set_to_none=True)
-            loss, parts = self.model.training_loss(
-                self.adj, users, pos + offset, neg + offset, cfg.lambda_reg,
-                cfg.reg_scaling, **hard)
+            loss, parts = loss_fn(self.adj, users, pos + offset,
+                                  neg + offset, lambda_reg, cfg.reg_scaling,
+                                  **hard)
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"training diverged at epoch {self.epoch + 1}: loss is "
@@ -262,6 +300,11 @@ class Trainer:
                 totals[key] = totals.get(key, 0.0) + value
         if self.scheduler is not None:
             self.scheduler.step()
+        if self.world_size > 1:  # the logged losses: means over processes
+            keys = sorted(totals)
+            both = torch.tensor([totals[k] for k in keys], dtype=torch.float64)
+            torch.distributed.all_reduce(both)
+            totals = dict(zip(keys, (both / self.world_size).tolist()))
         return {k: v / n for k, v in totals.items()}
 
     def fit(self, on_eval: Optional[Callable[[Dict[str, Any]], None]] = None
@@ -342,7 +385,7 @@ class Trainer:
             pairs = getattr(self.graph, split)
             if pairs is not None and pairs.numel() > 0:
                 report[split] = self.evaluate(split)
-        if self.out_dir:
+        if self.out_dir and self.rank == 0:
             with open(osp.join(self.out_dir, 'final.json'), 'w') as f:
                 json.dump(report, f, indent=2)
             self.plot(osp.join(self.out_dir, 'curve.png'))
@@ -350,6 +393,12 @@ class Trainer:
 
     # ------------------------------------------------------------------
     def state_dict(self) -> Dict[str, Any]:
+        sampler = self.sampler.state_dict() if self.sampler is not None \
+            else None
+        samplers = [sampler]
+        if self.world_size > 1:  # every process's stream (a collective)
+            samplers = [None] * self.world_size
+            torch.distributed.all_gather_object(samplers, sampler)
         return {
             'format': 'pyg_recsys/checkpoint/1',
             'meta': self.meta,
@@ -360,8 +409,9 @@ class Trainer:
             'model': self.model.state_dict(),
             'optimizer': (self.optimizer.state_dict()
                           if self.optimizer is not None else None),
-            'sampler': (self.sampler.state_dict()
-                        if self.sampler is not None else None),
+            'sampler': sampler,
+            'samplers': samplers,
+            'world_size': self.world_size,
             'scheduler': (self.scheduler.state_dict()
                           if self.scheduler is not None else None),
             'torch_rng': torch.get_rng_state(),
@@ -377,7 +427,9 @@ class Trainer:
         path = path or (osp.join(self.out_dir, 'checkpoint.pt')
                         if self.out_dir else None)
         if path is not None:
-            save_checkpoint(self.state_dict(), path)
+            state = self.state_dict()  # on every process (it gathers)
+            if self.rank == 0:
+                save_checkpoint(state, path)
         return path
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
@@ -386,8 +438,15 @@ class Trainer:
         self.model.load_state_dict(state['model'])
         if self.optimizer is not None and state['optimizer'] is not None:
             self.optimizer.load_state_dict(state['optimizer'])
+        saved_world = int(state.get('world_size', 1))
+        if self.sampler is not None and saved_world != self.world_size:
+            raise ValueError(f"cannot resume: the checkpoint was trained by "
+                             f"{saved_world} process(es), this run has "
+                             f"{self.world_size} (each process continues "
+                             f"its own sampling stream)")
         if self.sampler is not None and state['sampler'] is not None:
-            self.sampler.load_state_dict(state['sampler'])
+            samplers = state.get('samplers') or [state['sampler']]
+            self.sampler.load_state_dict(samplers[self.rank])
         if self.scheduler is not None and state.get('scheduler') is not None:
             self.scheduler.load_state_dict(state['scheduler'])
         torch.set_rng_state(state['torch_rng'])
