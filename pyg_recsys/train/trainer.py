@@ -72,6 +72,19 @@ class Trainer:
     restored before the final test; :obj:`'test'` selects on the test split
     and every report names it so.
 
+    Data-parallel: when :mod:`torch.distributed` is initialised with
+    several processes (e.g. under :obj:`torchrun`), every process draws
+    :obj:`batch_size / world_size` triples of each global batch from its own
+    seed stream, the gradients are averaged by
+    :class:`~torch.nn.parallel.DistributedDataParallel`, evaluation is split
+    over the processes (:func:`pyg_recsys.distributed.evaluate`, identical
+    metrics) and only rank 0 writes files. The step equals one process at
+    the global batch for losses that are per-triple means or sums (BPR, the
+    :obj:`'lightgcn'` and :obj:`'dccf'` L2 scalings); terms over the
+    distinct nodes of a batch (the :obj:`'pyg'` L2, DCCF's contrastive loss
+    with in-batch negatives) are computed per process's share, a smaller
+    batch than the global one.
+
     Args:
         model (torch.nn.Module): The model: an
             :class:`~pyg_recsys.nn.models.EmbeddingRecommender` (its
