@@ -145,3 +145,36 @@ def test_cli_under_torchrun(tmp_path):
     loaded = Trainer.from_checkpoint(str(out / 'checkpoint.pt'))
     final = json.loads((out / 'final.json').read_text())
     assert loaded.evaluate('test') == final['test']
+
+
+def _dying(rank, port, out):
+    import os
+    import time
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
+                            rank=rank, world_size=2,
+                            timeout=datetime.timedelta(seconds=30))
+    if rank == 1:
+        os._exit(3)  # dies without a word, as a killed worker would
+    start = time.perf_counter()
+    try:
+        Trainer(build('mf'), clustered_graph(), config('lightgcn'),
+                progress=False).fit()
+        message = 'no error'
+    except Exception as e:  # noqa: BLE001  (what the survivor sees)
+        message = f'{type(e).__name__}: {e}'
+    with open(f'{out}/rank0.txt', 'w') as f:
+        f.write(f'{time.perf_counter() - start:.1f}\n{message}')
+
+
+def test_a_dead_process_fails_the_others_not_hangs(tmp_path):
+    ctx = mp.start_processes(_dying, args=(free_port(), str(tmp_path)),
+                             nprocs=2, join=False, start_method='spawn')
+    ctx.processes[0].join(timeout=90)  # the survivor, not the dead one
+    alive = ctx.processes[0].is_alive()
+    for proc in ctx.processes:
+        if proc.is_alive():
+            proc.kill()
+    assert not alive, 'the surviving process hangs'
+    assert ctx.processes[1].exitcode == 3
+    seconds, message = (tmp_path / 'rank0.txt').read_text().split('\n', 1)
+    assert message.startswith('RuntimeError') and float(seconds) < 45
