@@ -7,6 +7,10 @@ process group.
 * :func:`evaluate`: exact full-ranking evaluation with the evaluated users
   split over the ranks; every rank gets the metrics that one process would
   compute, bit for bit.
+* :func:`partitioned_propagate`: light propagation with the node table's
+  rows partitioned over the ranks (:func:`row_partition`).
+* Data-parallel training: :class:`~pyg_recsys.train.Trainer` under
+  :obj:`torchrun`.
 """
 from typing import Dict, Tuple
 
@@ -16,7 +20,8 @@ from torch import Tensor
 
 from pyg_recsys.metrics import Evaluator
 
-__all__ = ['evaluate', 'share_of', 'world']
+__all__ = ['evaluate', 'share_of', 'world', 'partitioned_propagate',
+           'row_partition']
 
 
 def world(group=None) -> Tuple[int, int]:
@@ -79,3 +84,9 @@ def evaluate(evaluator: Evaluator, user_emb: Tensor, item_emb: Tensor,
     dist.all_gather(parts, mine, group=group)
     return evaluator.metrics_of(torch.cat([
         part[:b - a] for part, (a, b) in zip(parts, shares)]))
+
+
+from pyg_recsys.distributed.propagate import (  # noqa: E402
+    partitioned_propagate,
+    row_partition,
+)
