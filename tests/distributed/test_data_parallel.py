@@ -1,10 +1,10 @@
 import datetime
-import socket
 
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from _util import free_port
 from graphs import clustered_graph
 
 from pyg_recsys.data import BPRSampler
@@ -14,11 +14,6 @@ from pyg_recsys.train.trainer import _RANK_STREAM
 
 EPOCHS, BATCH = 2, 32
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def build(name):

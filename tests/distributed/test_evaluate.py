@@ -1,20 +1,14 @@
 import datetime
-import socket
 
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from _util import free_port
 from graphs import clustered_graph
 
 from pyg_recsys.distributed import evaluate, share_of, world
 from pyg_recsys.metrics import Evaluator
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def embeddings(graph):

@@ -1,21 +1,16 @@
 import datetime
-import socket
 
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from _util import free_port
 
 from pyg_recsys.distributed import partitioned_propagate, row_partition
 from pyg_recsys.ops import light_propagate
 
 N, D, LAYERS = 37, 5, 3
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def problem(symmetric):
