@@ -74,19 +74,11 @@ def evaluate(evaluator: Evaluator, user_emb: Tensor, item_emb: Tensor,
     shares = [share_of(n, r, size, evaluator.batch_size) for r in range(size)]
     start, end = shares[rank]
     index = evaluator.rank(user_emb, item_emb, rows=(start, end))
-    # all_gather needs equal shapes: every share padded to the longest.
-    longest = max(b - a for a, b in shares)
-    device = 'cpu' if dist.get_backend(group) == 'gloo' else index.device
-    mine = torch.full((longest, index.size(1)), -1, dtype=torch.long,
-                      device=device)
-    mine[:end - start] = index.to(device)
-    parts = [torch.empty_like(mine) for _ in range(size)]
-    dist.all_gather(parts, mine, group=group)
-    return evaluator.metrics_of(torch.cat([
-        part[:b - a] for part, (a, b) in zip(parts, shares)]))
+    return evaluator.metrics_of(gather_rows(index, shares, group))
 
 
 from pyg_recsys.distributed.propagate import (  # noqa: E402
+    gather_rows,
     partitioned_propagate,
     row_partition,
 )

@@ -34,13 +34,19 @@ def _rows(csr: CSR, r0: int, r1: int) -> CSR:
                None if csr.value is None else csr.value[lo:hi], csr.num_cols)
 
 
-def _gather(local: Tensor, parts: Sequence[Tuple[int, int]], group) -> Tensor:
+def gather_rows(local: Tensor, parts: Sequence[Tuple[int, int]],
+                group=None) -> Tensor:
+    r"""Concatenates every rank's :obj:`local` rows (rank :obj:`r` holds
+    the rows :obj:`parts[r]`) on every rank: one :func:`all_gather`, each
+    share padded to the longest (gloo moves CPU tensors only)."""
     longest = max(b - a for a, b in parts)
-    mine = local.new_zeros(longest, local.size(1))
-    mine[:local.size(0)] = local
+    device = 'cpu' if dist.get_backend(group) == 'gloo' else local.device
+    mine = local.new_zeros(longest, *local.shape[1:], device=device)
+    mine[:local.size(0)] = local.to(device)
     out = [torch.empty_like(mine) for _ in parts]
     dist.all_gather(out, mine, group=group)
-    return torch.cat([o[:b - a] for o, (a, b) in zip(out, parts)])
+    return torch.cat([o[:b - a] for o, (a, b) in zip(out, parts)]).to(
+        local.device)
 
 
 def _horner(block: CSR, x: Tensor, alpha: List[float], parts, group):
@@ -48,7 +54,7 @@ def _horner(block: CSR, x: Tensor, alpha: List[float], parts, group):
     # multiplies this rank's rows of A by the all-gathered layer input.
     y = x * alpha[-1]
     for k in range(len(alpha) - 2, -1, -1):
-        y = spmm(block, _gather(y, parts, group)) + alpha[k] * x
+        y = spmm(block, gather_rows(y, parts, group)) + alpha[k] * x
     return y
 
 
@@ -86,8 +92,8 @@ def partitioned_propagate(adj, x_local: Tensor, num_layers: int,
     all-gather the layer input: :math:`(w - 1) / w \cdot N d` values
     received per rank.
     """
-    rank, size = (dist.get_rank(group), dist.get_world_size(group)) \
-        if dist.is_initialized() else (0, 1)
+    from pyg_recsys.distributed import world
+    rank, size = world(group)
     csr = to_csr(adj)
     parts = row_partition(csr.rowptr, size)
     r0, r1 = parts[rank]

@@ -153,8 +153,6 @@ class _GroupedSoftmaxCE(torch.autograd.Function):
         (n, groups), size = target.shape, items.size(0) // target.size(1)
         grad_q = torch.empty_like(query) if need_q else None
         grad_v = torch.zeros_like(items) if need_v else None
-        offset = torch.arange(groups, device=target.device) * size
-        flat = target + offset  # [n, G] rows of items
         total = query.new_zeros(())
         logits = query.new_empty(min(chunk, n), items.size(0))
         compiled = use_extension(query)
@@ -175,7 +173,8 @@ class _GroupedSoftmaxCE(torch.autograd.Function):
                 # 1 / sum)
                 total = total + (s.view(c, groups, size).amax(2) -
                                  p.amax(2).log()).sum()
-                tgt = flat[start:start + c]
+                offset = torch.arange(groups, device=target.device) * size
+                tgt = target[start:start + c] + offset  # rows of items
                 total = total - s.gather(1, tgt).sum()
                 p = p.view(c, -1)
                 p.scatter_add_(1, tgt, p.new_full(tgt.shape, -1.0))
@@ -207,9 +206,9 @@ def softmax_cross_entropy(query: Tensor, items: Tensor, target: Tensor,
     time, and each block yields its share of the loss and of both gradients
     in one pass, so the extra memory is :math:`O(\text{chunk\_size} \cdot
     I)` and no logit is computed twice. On the 2-core test machine this is
-    about 2.5x faster than :obj:`F.cross_entropy` over the full logits (1,500
-    rows, 12,101 items, :math:`d = 64`, one thread: 116 ms for forward and
-    backward).
+    about 2x faster than :obj:`F.cross_entropy` over the full logits (1,500
+    rows, 12,101 items, :math:`d = 64`, forward and backward: 108 ms against
+    225 ms on one thread, 58 ms against 132 ms on two).
 
     Args:
         query (torch.Tensor): :obj:`[N, d]` (user or sequence states; divide
