@@ -390,6 +390,10 @@ def _join_process_group(config):
             config = TrainConfig.from_dict({**config.to_dict(),
                                             'device': f'cuda:{local}'})
         dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
+        # Torn down while the interpreter is whole, not in its finalisation
+        # (where a gloo thread freeing a tensor can no longer take the GIL).
+        import atexit
+        atexit.register(dist.destroy_process_group)
     return config, dist.get_rank()
 
 

@@ -138,7 +138,7 @@ class Trainer:
         self.train_seconds = 0.0
         self.select_split = self._select_split()
         self.rank, self.world_size = distributed.world()
-        self.sampler = self.optimizer = self._loss = None
+        self.sampler = self.optimizer = None
         if _trainable(model):
             pool = None
             if self.config.negative_pool == 'train':
@@ -154,8 +154,6 @@ class Trainer:
                     raise ValueError(
                         f"Trainer: batch_size {self.config.batch_size} does "
                         f"not split over {self.world_size} processes")
-                from torch.nn.parallel import DistributedDataParallel
-                self._loss = DistributedDataParallel(_TrainingLoss(model))
         self.scheduler = None
         if self.optimizer is not None and self.config.lr_schedule == 'cosine':
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
@@ -265,8 +263,18 @@ class Trainer:
         local = cfg.batch_size // self.world_size
         batches = self.sampler.batches(
             local, None if self.world_size == 1 else n * local)
-        loss_fn = self.model.training_loss if self._loss is None else \
-            self._loss
+        loss_fn = self.model.training_loss
+        if self.world_size > 1:
+            # A DistributedDataParallel for this epoch only: dropped before
+            # the method returns, while the process group is still
+            # registered. A DDP that outlives the epoch would let its
+            # reducer hold the last reference to the group once the user
+            # calls destroy_process_group(), and the group's destructor then
+            # runs (from the reducer's, holding the GIL) while a gloo thread
+            # waits for the GIL to free a finished all-gather's tensors: a
+            # deadlock at exit, seen in 3 of 6 four-process runs.
+            from torch.nn.parallel import DistributedDataParallel
+            loss_fn = DistributedDataParallel(_TrainingLoss(self.model))
         # DDP averages the gradients: exact for the per-row means (BPR, the
         # 'lightgcn' L2); the 'dccf' L2 is a sum over the batch, so each
         # process weighs its share by the world size.

@@ -1,11 +1,13 @@
 import datetime
+import gc
 
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from _util import free_port
+from _util import free_port, spawn
 from graphs import clustered_graph
+from torch.nn.parallel import DistributedDataParallel
 
 from pyg_recsys.data import BPRSampler
 from pyg_recsys.nn import MF, LightGCN
@@ -38,8 +40,15 @@ def _worker(rank, world_size, port, out, name, scaling):
         trainer = Trainer(build(name), clustered_graph(), config(scaling),
                           out_dir=f'{out}/run', progress=False)
         report = trainer.fit()
+        # No DistributedDataParallel outlives the epoch that used it (its
+        # reducer, holding the last reference to the process group after
+        # destroy_process_group(), deadlocked gloo at exit).
+        gc.collect()
+        ddp = sum(isinstance(o, DistributedDataParallel)
+                  for o in gc.get_objects())
         torch.save({'state': trainer.model.state_dict(), 'report': report,
-                    'history': trainer.history}, f'{out}/rank{rank}.pt')
+                    'history': trainer.history, 'ddp': ddp},
+                   f'{out}/rank{rank}.pt')
     finally:
         dist.destroy_process_group()
 
@@ -76,13 +85,13 @@ def reference(name, scaling, world_size):
 ])
 def test_data_parallel_equals_one_process_at_the_global_batch(
         tmp_path, name, scaling, world_size, atol):
-    mp.start_processes(_worker, args=(world_size, free_port(), str(tmp_path),
-                                      name, scaling),
-                       nprocs=world_size, join=True, start_method='spawn')
+    spawn(_worker, (world_size, free_port(), str(tmp_path), name, scaling),
+          world_size)
     want = reference(name, scaling, world_size)
     results = [torch.load(tmp_path / f'rank{r}.pt', weights_only=False)
                for r in range(world_size)]
     for got in results:
+        assert got['ddp'] == 0
         for key, value in want.items():
             torch.testing.assert_close(got['state'][key], value, atol=atol,
                                        rtol=0)
@@ -97,8 +106,7 @@ def test_data_parallel_equals_one_process_at_the_global_batch(
 
 
 def test_batch_must_split_over_processes(tmp_path):
-    mp.start_processes(_bad_batch, args=(free_port(), str(tmp_path)),
-                       nprocs=2, join=True, start_method='spawn')
+    spawn(_bad_batch, (free_port(), str(tmp_path)), 2)
     assert (tmp_path / 'rank0.txt').read_text().startswith(
         'Trainer: batch_size 33 does not split over 2')
 

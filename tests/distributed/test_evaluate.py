@@ -3,8 +3,7 @@ import datetime
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
-from _util import free_port
+from _util import free_port, spawn
 from graphs import clustered_graph
 
 from pyg_recsys.distributed import evaluate, share_of, world
@@ -56,9 +55,8 @@ def test_distributed_evaluation_equals_single_process(tmp_path, world_size,
     graph = clustered_graph()
     ev = Evaluator(graph, 'test', ks=(5, 10), batch_size=batch_size)
     want = ev.evaluate(*embeddings(graph))
-    mp.start_processes(_worker, args=(world_size, free_port(), str(tmp_path),
-                                      batch_size),
-                       nprocs=world_size, join=True, start_method='spawn')
+    spawn(_worker, (world_size, free_port(), str(tmp_path), batch_size),
+          world_size)
     for rank in range(world_size):
         got = torch.load(tmp_path / f'rank{rank}.pt')
         assert got['world'] == (rank, world_size)

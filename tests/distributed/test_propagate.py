@@ -3,8 +3,7 @@ import datetime
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
-from _util import free_port
+from _util import free_port, spawn
 
 from pyg_recsys.distributed import partitioned_propagate, row_partition
 from pyg_recsys.ops import light_propagate
@@ -55,9 +54,8 @@ def test_row_partition_balances_work():
 @pytest.mark.parametrize('world_size,symmetric', [(2, False), (3, True),
                                                   (3, False)])
 def test_partitioned_equals_single_process(tmp_path, world_size, symmetric):
-    mp.start_processes(_worker, args=(world_size, free_port(), str(tmp_path),
-                                      symmetric),
-                       nprocs=world_size, join=True, start_method='spawn')
+    spawn(_worker, (world_size, free_port(), str(tmp_path), symmetric),
+          world_size)
     dense, x, w = problem(symmetric)
     # Independent reference: dense powers of A.
     xr = x.clone().requires_grad_()
