@@ -9,6 +9,8 @@ process group.
   compute, bit for bit.
 * :func:`partitioned_propagate`: light propagation with the node table's
   rows partitioned over the ranks (:func:`row_partition`).
+* :class:`ShardedEmbedding`, :class:`ShardedMF`: tables whose rows (and
+  so gradients and optimizer state) are split over the ranks.
 * Data-parallel training: :class:`~pyg_recsys.train.Trainer` under
   :obj:`torchrun`.
 """
@@ -21,7 +23,7 @@ from torch import Tensor
 from pyg_recsys.metrics import Evaluator
 
 __all__ = ['evaluate', 'share_of', 'world', 'partitioned_propagate',
-           'row_partition']
+           'row_partition', 'ShardedEmbedding', 'ShardedMF']
 
 
 def world(group=None) -> Tuple[int, int]:
@@ -82,3 +84,4 @@ from pyg_recsys.distributed.propagate import (  # noqa: E402
     partitioned_propagate,
     row_partition,
 )
+from pyg_recsys.distributed.sharded import ShardedEmbedding, ShardedMF  # noqa: E402,E501

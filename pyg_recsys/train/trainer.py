@@ -264,7 +264,12 @@ class Trainer:
         batches = self.sampler.batches(
             local, None if self.world_size == 1 else n * local)
         loss_fn = self.model.training_loss
-        if self.world_size > 1:
+        # Row-sharded tables (e.g. ShardedMF): no all-reduce, the lookups'
+        # backward sums every row's gradient at its owner; each process's
+        # loss weighs 1 / world, as DDP's averaging does.
+        sharded = getattr(self.model, 'sharded', False)
+        weight = 1.0 / self.world_size if sharded else 1.0
+        if self.world_size > 1 and not sharded:
             # A DistributedDataParallel for this epoch only: dropped before
             # the method returns, while the process group is still
             # registered. A DDP that outlives the epoch would let its
@@ -309,7 +314,7 @@ class Trainer:
                     f"training diverged at epoch {self.epoch + 1}: loss is "
                     f"{float(loss.detach())} (try a lower learning rate)")
             t2 = clock()
-            loss.backward()
+            (loss * weight if sharded else loss).backward()
             t3 = clock()
             self.optimizer.step()
             t4 = clock()
@@ -428,8 +433,13 @@ class Trainer:
             'epoch': self.epoch,
             'train_seconds': self.train_seconds,
             'model': self.model.state_dict(),
+            # A row-sharded model's optimizer state is in shards, one per
+            # process, not gathered: its checkpoints evaluate and load as
+            # the plain model, and do not resume.
             'optimizer': (self.optimizer.state_dict()
-                          if self.optimizer is not None else None),
+                          if self.optimizer is not None and
+                          not getattr(self.model, 'sharded', False) else None),
+            'sharded': bool(getattr(self.model, 'sharded', False)),
             'sampler': sampler,
             'samplers': samplers,
             'world_size': self.world_size,
@@ -456,6 +466,11 @@ class Trainer:
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         if state.get('format') != 'pyg_recsys/checkpoint/1':
             raise ValueError("not a pyg_recsys training checkpoint")
+        if state.get('sharded') and self.optimizer is not None:
+            raise ValueError("cannot resume a run of a row-sharded model: "
+                             "its optimizer state is not checkpointed (the "
+                             "checkpoint loads as the plain model for "
+                             "evaluation)")
         self.model.load_state_dict(state['model'])
         if self.optimizer is not None and state['optimizer'] is not None:
             self.optimizer.load_state_dict(state['optimizer'])

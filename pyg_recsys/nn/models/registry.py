@@ -60,6 +60,8 @@ def name_of(model) -> Optional[str]:
     r"""The registered name whose class :obj:`model` is an instance of
     (exactly), or :obj:`None`."""
     _builtins()
+    if getattr(model, 'checkpoint_model', None) in _REGISTRY:
+        return model.checkpoint_model  # e.g. ShardedMF saved as 'mf'
     cls = type(model)
     path = f'{cls.__module__}.{cls.__qualname__}'
     for key, fn in _REGISTRY.items():
