@@ -23,7 +23,8 @@ from torch import Tensor
 from pyg_recsys.metrics import Evaluator
 
 __all__ = ['evaluate', 'share_of', 'world', 'partitioned_propagate',
-           'row_partition', 'ShardedEmbedding', 'ShardedMF']
+           'row_partition', 'PartitionedPropagation', 'ShardedEmbedding',
+           'ShardedMF', 'ShardedLightGCN']
 
 
 def world(group=None) -> Tuple[int, int]:
@@ -80,8 +81,13 @@ def evaluate(evaluator: Evaluator, user_emb: Tensor, item_emb: Tensor,
 
 
 from pyg_recsys.distributed.propagate import (  # noqa: E402
+    PartitionedPropagation,
     gather_rows,
     partitioned_propagate,
     row_partition,
 )
-from pyg_recsys.distributed.sharded import ShardedEmbedding, ShardedMF  # noqa: E402,E501
+from pyg_recsys.distributed.sharded import (  # noqa: E402
+    ShardedEmbedding,
+    ShardedLightGCN,
+    ShardedMF,
+)

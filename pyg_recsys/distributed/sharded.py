@@ -16,7 +16,7 @@ from torch import Tensor
 
 from pyg_recsys.nn.loss import REG_SCALINGS, bpr_loss
 
-__all__ = ['ShardedEmbedding', 'ShardedMF']
+__all__ = ['RowExchange', 'ShardedEmbedding', 'ShardedMF', 'ShardedLightGCN']
 
 _INIT_CHUNK = 1 << 16  # rows drawn per call of the initialiser
 
@@ -27,40 +27,59 @@ def _transport(group) -> torch.device:
         torch.device('cuda', torch.cuda.current_device())
 
 
-class _RowExchange(torch.autograd.Function):
-    # Rows `ids` (sorted, distinct, global) of a table whose share
-    # [start, start + weight.size(0)) this process holds as `weight`.
-    @staticmethod
-    def forward(ctx, weight, ids, bounds, start, group):
-        device = _transport(group)
+class RowExchange:
+    r"""The routes by which this process gets the rows :obj:`ids` (sorted,
+    distinct, global) of a table split over the ranks of :obj:`group` at
+    :obj:`bounds` (rank :obj:`r` holds rows :obj:`bounds[r]:bounds[r+1]`,
+    this one from :obj:`start`). Building it is a collective (two
+    all-to-alls: the counts and the ids); then :meth:`rows` fetches the
+    rows of a table split that way and :meth:`grads` sends gradients of
+    them back to their owners, one all-to-all each, as often as needed
+    (e.g. once per propagation layer)."""
+    def __init__(self, ids: Tensor, bounds: Tensor, start: int, group=None):
+        self.group, self.device = group, _transport(group)
         send = torch.diff(torch.searchsorted(ids, bounds.to(ids.device)))
-        send = send.to(device)
+        send = send.to(self.device)
         recv = torch.empty_like(send)
         dist.all_to_all_single(recv, send, group=group)
-        send_l, recv_l = send.tolist(), recv.tolist()
-        asked = ids.new_empty(sum(recv_l), device=device)
-        dist.all_to_all_single(asked, ids.to(device), recv_l, send_l,
-                               group=group)
-        local = asked.to(weight.device) - start
-        rows = weight.index_select(0, local).to(device)
-        out = rows.new_empty(ids.numel(), weight.size(1))
-        dist.all_to_all_single(out, rows, send_l, recv_l, group=group)
-        ctx.save_for_backward(local)
-        ctx.splits, ctx.group = (send_l, recv_l), group
-        ctx.num_rows, ctx.device = weight.size(0), weight.device
-        return out.to(weight.device)
+        self.send, self.recv = send.tolist(), recv.tolist()
+        asked = ids.new_empty(sum(self.recv), device=self.device)
+        dist.all_to_all_single(asked, ids.to(self.device), self.recv,
+                               self.send, group=group)
+        self.asked = asked.to(ids.device) - start  # rows others want of ours
+        self.num_ids = ids.numel()
+
+    def rows(self, local: Tensor) -> Tensor:
+        r"""The rows :obj:`ids` of the table whose share here is
+        :obj:`local`."""
+        mine = local.index_select(0, self.asked.to(local.device))
+        out = mine.new_empty(self.num_ids, local.size(1), device=self.device)
+        dist.all_to_all_single(out, mine.to(self.device), self.send,
+                               self.recv, group=self.group)
+        return out.to(local.device)
+
+    def grads(self, grad: Tensor, num_local: int) -> Tensor:
+        r"""The gradient of the local share (:obj:`num_local` rows) from
+        every process's gradient :obj:`grad` of its rows :obj:`ids`."""
+        got = grad.new_empty(self.asked.numel(), grad.size(1),
+                             device=self.device)
+        dist.all_to_all_single(got, grad.contiguous().to(self.device),
+                               self.recv, self.send, group=self.group)
+        out = grad.new_zeros(num_local, grad.size(1))
+        return out.index_add_(0, self.asked.to(grad.device),
+                              got.to(grad.device))
+
+
+class _Lookup(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, weight, ids, bounds, start, group):
+        ctx.plan, ctx.num_rows = RowExchange(ids, bounds, start, group), \
+            weight.size(0)
+        return ctx.plan.rows(weight)
 
     @staticmethod
     def backward(ctx, grad):
-        local, = ctx.saved_tensors
-        send_l, recv_l = ctx.splits
-        device = _transport(ctx.group)
-        got = grad.new_empty(local.numel(), grad.size(1), device=device)
-        dist.all_to_all_single(got, grad.contiguous().to(device), recv_l,
-                               send_l, group=ctx.group)
-        out = grad.new_zeros(ctx.num_rows, grad.size(1), device=ctx.device)
-        out.index_add_(0, local, got.to(ctx.device))
-        return out, None, None, None, None
+        return ctx.plan.grads(grad, ctx.num_rows), None, None, None, None
 
 
 class ShardedEmbedding(torch.nn.Module):
@@ -155,8 +174,8 @@ class ShardedEmbedding(torch.nn.Module):
         ids, inverse = torch.unique(index.reshape(-1), return_inverse=True)
         if self.world_size == 1:
             return ids, self.weight.index_select(0, ids), inverse
-        rows = _RowExchange.apply(self.weight, ids, self.bounds,
-                                  self.start, self.group)
+        rows = _Lookup.apply(self.weight, ids, self.bounds, self.start,
+                             self.group)
         return ids, rows, inverse
 
     def forward(self, index: Tensor) -> Tensor:
@@ -196,7 +215,8 @@ class ShardedMF(torch.nn.Module):
     the Trainer weighs each process's loss by :math:`1/w`, so that a step
     equals one process's step at the global batch (to rounding). The L2
     penalties are those of :func:`~pyg_recsys.nn.loss.l2_reg_rows` on the
-    looked-up ego rows.
+    looked-up ego rows. Checkpoints hold the whole table (gathered) and
+    load as the plain model in one process.
 
     Args:
         num_users (int): The number of users.
@@ -219,26 +239,55 @@ class ShardedMF(torch.nn.Module):
         self.embedding_dim = int(embedding_dim)
         self.embedding = ShardedEmbedding(self.num_nodes, embedding_dim,
                                           init_std, seed, group)
-        # The arguments of the MF its checkpoints load as.
+        # The arguments of the plain model its checkpoints load as.
         self.init_kwargs = {'num_users': num_users, 'num_items': num_items,
                             'embedding_dim': embedding_dim,
                             'init_std': init_std}
 
+    def _state_keys(self):
+        return {'embedding.weight'}
+
     def state_dict(self, *args, **kwargs) -> Dict[str, Tensor]:
-        r"""MF's state: the whole table as :obj:`'embedding.weight'` (an
-        all-gather, so a collective; it takes one whole table's memory)."""
-        return {'embedding.weight': self.embedding.full()}
+        r"""The plain model's state, with the whole table as
+        :obj:`'embedding.weight'` (an all-gather, so a collective; it takes
+        one whole table's memory)."""
+        state = {k: v.detach().clone() for k, v in self.named_buffers()
+                 if k in self._state_keys()}
+        state['embedding.weight'] = self.embedding.full()
+        return state
 
     def load_state_dict(self, state_dict, strict: bool = True, assign=False):
-        r"""Takes this process's rows of an MF state (the whole table)."""
-        if strict and set(state_dict) != {'embedding.weight'}:
-            raise ValueError(f"ShardedMF: expected an MF state "
-                             f"('embedding.weight'), got {sorted(state_dict)}")
+        r"""Takes this process's rows of a plain model's state."""
+        if strict and set(state_dict) != self._state_keys():
+            raise ValueError(f"{self.__class__.__name__}: expected the keys "
+                             f"{sorted(self._state_keys())}, got "
+                             f"{sorted(state_dict)}")
         self.embedding.load_full_(state_dict['embedding.weight'])
+        for key, buf in self.named_buffers():
+            if key in state_dict and key in self._state_keys():
+                buf.copy_(state_dict[key])
 
+    def final_local(self, edge_index) -> Tensor:
+        r"""This process's rows of the final node table (MF: the table)."""
+        return self.embedding.weight
+
+    @torch.no_grad()
     def get_embedding(self, edge_index=None, edge_weight=None) -> Tensor:
-        r"""The whole node table, on every process (no gradient)."""
-        return self.embedding.full()
+        r"""The whole final node table, on every process (a collective, no
+        gradient)."""
+        from pyg_recsys.distributed import gather_rows
+        e = self.embedding
+        shares = list(zip(e.bounds[:-1].tolist(), e.bounds[1:].tolist()))
+        if e.world_size == 1:
+            return self.final_local(edge_index).detach().clone()
+        return gather_rows(self.final_local(edge_index).detach(), shares,
+                           e.group)
+
+    def _rows(self, table: Tensor, ids: Tensor) -> Tensor:
+        e = self.embedding
+        if e.world_size == 1:
+            return table.index_select(0, ids)
+        return _Lookup.apply(table, ids, e.bounds, e.start, e.group)
 
     def training_loss(self, edge_index, users: Tensor, pos: Tensor,
                       neg: Tensor, lambda_reg: float = 1e-4,
@@ -247,18 +296,24 @@ class ShardedMF(torch.nn.Module):
                       ) -> Tuple[Tensor, Dict[str, float]]:
         r"""BPR of this process's triples (node ids, :obj:`neg` of shape
         :obj:`[B]` or :obj:`[B, M]`) and the L2 penalty of their ego rows,
-        from one sharded lookup (a collective)."""
+        from sharded lookups (a collective)."""
         if hard_negatives:
-            raise ValueError("ShardedMF: hard negatives are not supported")
+            raise ValueError(f"{self.__class__.__name__}: hard negatives are "
+                             f"not supported")
         if reg_scaling not in REG_SCALINGS:
-            raise ValueError(f"ShardedMF: unknown reg_scaling "
-                             f"'{reg_scaling}' (expected one of "
+            raise ValueError(f"{self.__class__.__name__}: unknown "
+                             f"reg_scaling '{reg_scaling}' (expected one of "
                              f"{REG_SCALINGS})")
         if users.shape != pos.shape or users.size(0) != neg.size(0):
-            raise ValueError("ShardedMF: users, positives and negatives "
-                             "must have the same length")
+            raise ValueError(f"{self.__class__.__name__}: users, positives "
+                             f"and negatives must have the same length")
         index = torch.cat([users, pos, neg.reshape(-1)])
-        _, rows, inverse = self.embedding.lookup(index)
+        self.embedding._check(index)
+        ids, inverse = torch.unique(index, return_inverse=True)
+        final = self.final_local(edge_index)
+        ego = self._rows(self.embedding.weight, ids)
+        rows = ego if final is self.embedding.weight else \
+            self._rows(final, ids)
         u, p, n = rows.index_select(0, inverse).split(
             [users.numel(), users.numel(), neg.numel()])
         n = n.view(*neg.shape, -1)
@@ -266,20 +321,19 @@ class ShardedMF(torch.nn.Module):
         neg_score = (u.unsqueeze(-2) * n).sum(-1) if neg.dim() == 2 \
             else (u * n).sum(-1)
         loss = bpr_loss(pos_score, neg_score)
-        reg = loss.new_zeros(())
-        if lambda_reg and index.numel():
-            count = torch.bincount(inverse, minlength=rows.size(0))
-            if reg_scaling == 'pyg':
-                count = count.clamp_(max=1)
-            coef = {'lightgcn': 0.5 / max(users.numel(), 1), 'dccf': 1.0,
-                    'pyg': 1.0 / max(users.numel(), 1)}[reg_scaling]
-            reg = lambda_reg * coef * (rows.pow(2).sum(-1) @
-                                       count.to(rows.dtype))
         if not users.numel():  # an empty share adds nothing
             loss = loss.nan_to_num(0.0)
-        total = loss + reg
-        return total, {'bpr': float(loss.detach()),
-                       'reg': float(reg.detach())}
+        reg = loss.new_zeros(())
+        if lambda_reg and index.numel():
+            count = torch.bincount(inverse, minlength=ids.numel())
+            if reg_scaling == 'pyg':
+                count = count.clamp_(max=1)
+            coef = {'lightgcn': 0.5 / users.numel(), 'dccf': 1.0,
+                    'pyg': 1.0 / users.numel()}[reg_scaling]
+            reg = lambda_reg * coef * (ego.pow(2).sum(-1) @
+                                       count.to(ego.dtype))
+        return loss + reg, {'bpr': float(loss.detach()),
+                            'reg': float(reg.detach())}
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(num_users={self.num_users}, '
@@ -287,3 +341,72 @@ class ShardedMF(torch.nn.Module):
                 f'embedding_dim={self.embedding_dim}, '
                 f'world_size={self.embedding.world_size})')
 
+
+class ShardedLightGCN(ShardedMF):
+    r"""LightGCN (as :class:`~pyg_recsys.nn.models.LightGCN` with a
+    bipartite graph) with its node table row-sharded over the processes as
+    in :class:`ShardedMF`, and its propagation partitioned the same way
+    (:class:`~pyg_recsys.distributed.PartitionedPropagation` on the table's
+    shares): each process propagates its rows, fetching per layer the halo
+    rows its block of the adjacency reads (or, with
+    :obj:`exchange='all_gather'`, the whole layer input), and backward runs
+    the transpose the same way. Per process, the table, its gradient and
+    Adam's state take :math:`1/w` of their single-process memory; the
+    propagation's activations are this process's rows plus its halo.
+    Checkpoints load as :class:`~pyg_recsys.nn.models.LightGCN`.
+
+    Args:
+        num_users (int): The number of users.
+        num_items (int): The number of items.
+        embedding_dim (int, optional): (default: :obj:`64`)
+        num_layers (int, optional): (default: :obj:`3`)
+        alpha (float or list, optional): Layer weights (default:
+            :math:`1 / (L + 1)` each).
+        init_std (float, optional): (default: :obj:`0.1`)
+        seed (int, optional): The initialiser's seed. (default: :obj:`0`)
+        group (optional): The process group.
+        exchange (str, optional): :obj:`'halo'` or :obj:`'all_gather'`.
+            (default: :obj:`'halo'`)
+    """
+    checkpoint_model = 'lightgcn'
+
+    def __init__(self, num_users: int, num_items: int,
+                 embedding_dim: int = 64, num_layers: int = 3,
+                 alpha=None, init_std: float = 0.1, seed: int = 0,
+                 group=None, exchange: str = 'halo'):
+        super().__init__(num_users, num_items, embedding_dim, init_std, seed,
+                         group)
+        from pyg_recsys.ops.propagate import _weights
+        self.num_layers = int(num_layers)
+        self.register_buffer('alpha', torch.tensor(
+            _weights(self.num_layers, alpha)))
+        if exchange not in ('halo', 'all_gather'):
+            raise ValueError(f"ShardedLightGCN: unknown exchange "
+                             f"'{exchange}' (expected 'halo' or "
+                             f"'all_gather')")
+        self.exchange = exchange
+        self.init_kwargs.pop('init_std')
+        self.init_kwargs.update(num_layers=num_layers)
+        self._propagation = None  # (adjacency, its PartitionedPropagation)
+
+    def _state_keys(self):
+        return {'embedding.weight', 'alpha'}
+
+    def final_local(self, edge_index) -> Tensor:
+        from pyg_recsys.distributed.propagate import PartitionedPropagation
+        if edge_index is None:
+            raise ValueError("ShardedLightGCN needs the normalised adjacency "
+                             "to propagate")
+        if self.embedding.world_size == 1:
+            from pyg_recsys.ops import light_propagate
+            return light_propagate(edge_index, self.embedding.weight,
+                                   self.num_layers, self.alpha.tolist())
+        if self._propagation is None or self._propagation[0] is not \
+                edge_index:
+            e = self.embedding
+            shares = list(zip(e.bounds[:-1].tolist(),
+                              e.bounds[1:].tolist()))
+            self._propagation = (edge_index, PartitionedPropagation(
+                edge_index, shares, e.group, self.exchange))
+        return self._propagation[1](self.embedding.weight, self.num_layers,
+                                    self.alpha.tolist())

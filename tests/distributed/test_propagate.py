@@ -11,7 +11,6 @@ from pyg_recsys.ops import light_propagate
 N, D, LAYERS = 37, 5, 3
 
 
-
 def problem(symmetric):
     g = torch.Generator().manual_seed(4)
     dense = torch.rand(N, N, generator=g, dtype=torch.float64)
@@ -24,7 +23,7 @@ def problem(symmetric):
     return dense, x, w
 
 
-def _worker(rank, world_size, port, out, symmetric):
+def _worker(rank, world_size, port, out, symmetric, exchange):
     dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
                             rank=rank, world_size=world_size,
                             timeout=datetime.timedelta(seconds=60))
@@ -33,7 +32,8 @@ def _worker(rank, world_size, port, out, symmetric):
         adj = dense.to_sparse_csr()
         r0, r1 = row_partition(adj.crow_indices(), world_size)[rank]
         x_local = x[r0:r1].clone().requires_grad_()
-        out_local = partitioned_propagate(adj, x_local, LAYERS, [.4, .3, .2, .1])
+        out_local = partitioned_propagate(adj, x_local, LAYERS,
+                                          [.4, .3, .2, .1], exchange=exchange)
         (out_local * w[r0:r1]).sum().backward()  # the ranks' terms add up
         torch.save({'rows': (r0, r1), 'out': out_local.detach(),
                     'grad': x_local.grad}, f'{out}/rank{rank}.pt')
@@ -51,11 +51,13 @@ def test_row_partition_balances_work():
         row_partition(rowptr, 0)
 
 
-@pytest.mark.parametrize('world_size,symmetric', [(2, False), (3, True),
-                                                  (3, False)])
-def test_partitioned_equals_single_process(tmp_path, world_size, symmetric):
-    spawn(_worker, (world_size, free_port(), str(tmp_path), symmetric),
-          world_size)
+@pytest.mark.parametrize('world_size,symmetric,exchange', [
+    (2, False, 'halo'), (3, True, 'halo'), (3, False, 'halo'),
+    (3, False, 'all_gather')])
+def test_partitioned_equals_single_process(tmp_path, world_size, symmetric,
+                                           exchange):
+    spawn(_worker, (world_size, free_port(), str(tmp_path), symmetric,
+                    exchange), world_size)
     dense, x, w = problem(symmetric)
     # Independent reference: dense powers of A.
     xr = x.clone().requires_grad_()
@@ -71,3 +73,10 @@ def test_partitioned_equals_single_process(tmp_path, world_size, symmetric):
         r0, r1 = got['rows']
         torch.testing.assert_close(got['out'], y.detach()[r0:r1])
         torch.testing.assert_close(got['grad'], xr.grad[r0:r1])
+
+
+def test_unknown_exchange():
+    dense, x, _ = problem(False)
+    with pytest.raises(ValueError, match="unknown exchange 'ring'"):
+        partitioned_propagate(dense.to_sparse_csr(), x, LAYERS,
+                              exchange='ring')

@@ -7,7 +7,7 @@ from _util import free_port, spawn
 from graphs import clustered_graph
 from test_data_parallel import EPOCHS, build, config, reference
 
-from pyg_recsys.distributed import ShardedEmbedding, ShardedMF
+from pyg_recsys.distributed import ShardedEmbedding, ShardedLightGCN, ShardedMF
 from pyg_recsys.train import Trainer
 
 
@@ -122,3 +122,59 @@ def test_sharded_mf_equals_one_process_at_the_global_batch(tmp_path,
                     progress=False)
     with pytest.raises(ValueError, match='row-sharded'):
         fresh.resume()
+
+
+def _lightgcn_worker(rank, world_size, port, out, exchange):
+    _init(rank, world_size, port)
+    try:
+        graph = clustered_graph()
+        model = ShardedLightGCN(graph.num_users, graph.num_items, 8,
+                                num_layers=2, exchange=exchange)
+        model.load_state_dict(build('lightgcn').state_dict())
+        trainer = Trainer(model, graph, config('lightgcn'),
+                          out_dir=f'{out}/run', progress=False)
+        report = trainer.fit()
+        torch.save({'state': model.state_dict(), 'report': report},
+                   f'{out}/rank{rank}.pt')
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize('world_size,exchange', [(2, 'halo'),
+                                                 (4, 'all_gather')])
+def test_sharded_lightgcn_equals_one_process_at_the_global_batch(
+        tmp_path, world_size, exchange):
+    spawn(_lightgcn_worker, (world_size, free_port(), str(tmp_path),
+                             exchange), world_size)
+    want = reference('lightgcn', 'lightgcn', world_size)
+    got = [torch.load(tmp_path / f'rank{r}.pt', weights_only=False)
+           for r in range(world_size)]
+    for r in got:
+        torch.testing.assert_close(r['state']['embedding.weight'],
+                                   want['embedding.weight'], atol=1e-5,
+                                   rtol=0)
+        assert r['report']['test'] == got[0]['report']['test']
+    loaded = Trainer.from_checkpoint(str(tmp_path / 'run' / 'checkpoint.pt'))
+    assert type(loaded.model).__name__ == 'LightGCN'
+    for key, value in loaded.evaluate('test').items():  # float32 sums
+        assert abs(value - got[0]['report']['test'][key]) < 1e-6
+
+
+def test_sharded_lightgcn_in_one_process_is_lightgcn():
+    from pyg_recsys.nn import LightGCN
+    graph = clustered_graph()
+    plain = LightGCN(num_users=graph.num_users, num_items=graph.num_items,
+                     embedding_dim=8, num_layers=2)
+    model = ShardedLightGCN(graph.num_users, graph.num_items, 8,
+                            num_layers=2)
+    model.load_state_dict(plain.state_dict())
+    adj = graph.norm_adj()
+    torch.testing.assert_close(model.get_embedding(adj),
+                               plain.get_embedding(adj))
+    users, pos, neg = torch.tensor([0, 1, 1]), torch.tensor([40, 41, 45]), \
+        torch.tensor([50, 60, 41])
+    a, _ = model.training_loss(adj, users, pos, neg, 1e-3)
+    b, _ = plain.training_loss(adj, users, pos, neg, 1e-3)
+    torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="unknown exchange 'ring'"):
+        ShardedLightGCN(4, 3, 2, exchange='ring')
