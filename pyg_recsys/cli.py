@@ -176,7 +176,7 @@ def _check_model_args(args) -> None:
 _TRAIN_KEYS = ('epochs', 'batch_size', 'lr', 'lr_schedule', 'lambda_reg',
                'reg_scaling', 'sampler', 'num_negatives', 'negative_sampling',
                'negative_pool', 'eval_every', 'patience', 'monitor', 'select',
-               'seed', 'threads', 'device')
+               'seed', 'threads', 'device', 'num_neighbors')
 _TEXT_ONLY = ('encoder', 'backbone', 'text_bias')
 
 
@@ -561,6 +561,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--num-negatives', type=positive_int,
                    help='negatives (or, with dns, candidates) per positive')
     t.add_argument('--negative-sampling', choices=['uniform', 'dns'])
+    t.add_argument('--num-neighbors', type=int, nargs='+', metavar='K',
+                   help='mini-batches on sampled subgraphs: neighbours drawn '
+                   'per node, one count per layer (-1: all), e.g. 10 10 10')
     t.add_argument('--dim', type=positive_int, help='embedding size')
     t.add_argument('--layers', type=count, help='propagation layers')
     b = t.add_argument_group('bayes-lightgcn (sampled graphs)')

@@ -1,4 +1,5 @@
 r"""Interaction graphs, readers, data sets, splits and samplers."""
+from pyg_recsys._lazy import lazy_exports
 from pyg_recsys.data.datasets import (
     fetch_ml100k,
     get_cache_dir,
@@ -31,6 +32,10 @@ __all__ = [
     'PECO',
     'build_generator',
     'BPRSampler',
+    'SubgraphSampler',
+    'TorchNeighborSampler',
+    'sample_neighbors',
+    'sampled_adjacency',
     'Interactions',
     'read_lightgcn',
     'read_table',
@@ -48,3 +53,11 @@ __all__ = [
     'get_cache_dir',
     'fetch_ml100k',
 ]
+
+# The neighbour samplers subclass PyG's, so they load torch_geometric: on
+# first use only (see pyg_recsys._lazy).
+__getattr__, __dir__ = lazy_exports(__name__, {
+    name: 'pyg_recsys.data.neighbor'
+    for name in ('SubgraphSampler', 'TorchNeighborSampler',
+                 'sample_neighbors', 'sampled_adjacency')
+})

@@ -81,6 +81,11 @@ class TrainConfig:
         seed (int): Seed of model init, sampler and everything random.
         threads (int, optional): :func:`torch.set_num_threads` value.
         eval_batch_size (int, optional): Users per evaluation batch.
+        num_neighbors (tuple of int, optional): Mini-batch training on
+            sampled subgraphs: per propagation layer, the neighbours drawn
+            per node around each batch's nodes (:obj:`-1`: all; see
+            :class:`~pyg_recsys.data.SubgraphSampler`). :obj:`None`
+            propagates over the whole graph every step.
         device (str): Where the model trains and is evaluated:
             :obj:`'auto'` (CUDA when available), :obj:`'cpu'`,
             :obj:`'cuda'` or :obj:`'cuda:N'` (see :func:`resolve_device`).
@@ -103,6 +108,7 @@ class TrainConfig:
     seed: int = 0
     threads: Optional[int] = None
     eval_batch_size: Optional[int] = None
+    num_neighbors: Optional[Tuple[int, ...]] = None
     device: str = 'auto'
 
     def __post_init__(self):
@@ -111,6 +117,17 @@ class TrainConfig:
         except (TypeError, ValueError):
             raise ValueError(f"TrainConfig: ks must be integers, got "
                              f"{self.ks!r}") from None
+        if self.num_neighbors is not None:
+            try:
+                self.num_neighbors = tuple(int(k) for k in self.num_neighbors)
+            except (TypeError, ValueError):
+                raise ValueError(f"TrainConfig: num_neighbors must be "
+                                 f"integers, got {self.num_neighbors!r}"
+                                 ) from None
+            if any(k == 0 or k < -1 for k in self.num_neighbors):
+                raise ValueError(f"TrainConfig: num_neighbors must be "
+                                 f"positive counts or -1 (all), got "
+                                 f"{self.num_neighbors}")
         if not self.ks or min(self.ks) <= 0:
             raise ValueError(f"TrainConfig: ks must be positive cut-offs, "
                              f"got {self.ks}")
@@ -171,6 +188,8 @@ class TrainConfig:
     def to_dict(self) -> Dict[str, Any]:
         out = dataclasses.asdict(self)
         out['ks'] = list(self.ks)
+        if self.num_neighbors is not None:
+            out['num_neighbors'] = list(self.num_neighbors)
         return out
 
     @classmethod

@@ -13,6 +13,7 @@ import torch
 
 from pyg_recsys import distributed
 from pyg_recsys.data.graph import InteractionGraph
+from pyg_recsys.data.neighbor import SubgraphSampler
 from pyg_recsys.data.sampler import BPRSampler
 from pyg_recsys.metrics import Evaluator
 from pyg_recsys.train.checkpoint import load_checkpoint, save_checkpoint
@@ -149,6 +150,21 @@ class Trainer:
                 negative_items=pool)
             self.optimizer = torch.optim.Adam(model.parameters(),
                                               lr=self.config.lr)
+        self.subgraphs = None
+        if self.sampler is not None and self.config.num_neighbors is not None:
+            hops = self.config.num_neighbors
+            if not getattr(model, 'subgraphs', False):
+                raise ValueError(f"Trainer: {type(model).__name__} does not "
+                                 f"train on sampled subgraphs (num_neighbors)")
+            layers = getattr(model, 'num_layers', 0)
+            if len(hops) != layers:
+                raise ValueError(f"Trainer: num_neighbors needs one count "
+                                 f"per propagation layer ({layers}), got "
+                                 f"{list(hops)}")
+            # The triples' stream draws the neighbours too, so that
+            # checkpoints resume both.
+            self.subgraphs = SubgraphSampler(self.adj, hops,
+                                             self.sampler.generator)
             if self.world_size > 1:
                 if self.config.batch_size % self.world_size:
                     raise ValueError(
@@ -302,13 +318,21 @@ class Trainer:
             if batch is None:
                 break
             # The sampler draws (user, item) ids; models take node ids.
-            users, pos, neg = (t.to(self.device, non_blocking=True)
-                               for t in batch)
+            users, pos, neg = batch
             offset = self.graph.num_users
+            adj, pos, neg, extra = self.adj, pos + offset, neg + offset, {}
+            if self.subgraphs is not None:
+                adj, n_id, users, pos, neg = self.subgraphs(users, pos, neg)
+                extra = {'n_id': n_id.to(self.device)}
+                adj = adj.to(self.device)
+                t_sampled = clock()  # the subgraph counts as sampling
+                prof['sample'] += t_sampled - t1
+                t1 = t_sampled
+            users, pos, neg = (t.to(self.device, non_blocking=True)
+                               for t in (users, pos, neg))
             self.optimizer.zero_grad(set_to_none=True)
-            loss, parts = loss_fn(self.adj, users, pos + offset,
-                                  neg + offset, lambda_reg, cfg.reg_scaling,
-                                  **hard)
+            loss, parts = loss_fn(adj, users, pos, neg, lambda_reg,
+                                  cfg.reg_scaling, **hard, **extra)
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"training diverged at epoch {self.epoch + 1}: loss is "

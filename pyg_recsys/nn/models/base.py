@@ -70,6 +70,9 @@ class EmbeddingRecommender(torch.nn.Module):
     num_users: Optional[int]
     num_items: Optional[int]
     embedding: torch.nn.Embedding
+    #: Whether :meth:`get_embedding` takes :obj:`n_id` (a sampled subgraph,
+    #: for mini-batch training with :obj:`TrainConfig(num_neighbors=...)`).
+    subgraphs: bool = False
 
     def __new__(cls, *args, **kwargs):
         # Keep the constructor's arguments, so that a checkpoint can rebuild
@@ -339,7 +342,7 @@ class EmbeddingRecommender(torch.nn.Module):
     def training_loss(self, edge_index: Adj, users: Tensor, pos: Tensor,
                       neg: Tensor, lambda_reg: float = 1e-4,
                       reg_scaling: str = 'lightgcn',
-                      hard_negatives: bool = False
+                      hard_negatives: bool = False, n_id: OptTensor = None
                       ) -> Tuple[Tensor, Dict[str, float]]:
         r"""The BPR loss of the triples :obj:`(users, pos, neg)` (node ids;
         :obj:`neg` of shape :obj:`[B]` or :obj:`[B, M]`) plus L2
@@ -352,18 +355,30 @@ class EmbeddingRecommender(torch.nn.Module):
         sampling, Zhang et al., SIGIR 2013); the choice uses the same final
         embeddings as the loss and passes no gradient.
 
+        With :obj:`n_id`, :obj:`edge_index` is a sampled subgraph (see
+        :func:`pyg_recsys.data.sampled_adjacency`) whose nodes have the
+        global ids :obj:`n_id`, and the triples are local indices into it;
+        only models with :attr:`subgraphs` set take it.
+
         Returns:
             (torch.Tensor, dict): the total, to back-propagate, and its
             parts as floats (:obj:`'bpr'`, :obj:`'reg'` and the extra
             terms), which sum to the total.
         """
-        self._check_batch(users, pos, neg)
-        final, state = self.propagate_for_loss(edge_index)
+        if n_id is None:
+            self._check_batch(users, pos, neg)
+            final, state = self.propagate_for_loss(edge_index)
+        else:
+            if not self.subgraphs:
+                raise ValueError(f"{self.__class__.__name__} does not train "
+                                 f"on sampled subgraphs")
+            final, state = self.get_embedding(edge_index, n_id=n_id), None
         if hard_negatives:
             neg = self.hardest_negatives(final, users, neg)
         loss, reg = self.bpr_and_reg(final, users, pos, neg, lambda_reg,
-                                     reg_scaling)
-        extra = self.extra_losses(state, users, pos)
+                                     reg_scaling, n_id)
+        extra = {} if n_id is not None else self.extra_losses(state, users,
+                                                               pos)
         total = loss + reg
         for value in extra.values():
             total = total + value
@@ -372,10 +387,12 @@ class EmbeddingRecommender(torch.nn.Module):
         return total, parts
 
     def bpr_and_reg(self, final: Tensor, users: Tensor, pos: Tensor,
-                    neg: Tensor, lambda_reg: float, reg_scaling: str
-                    ) -> Tuple[Tensor, Tensor]:
+                    neg: Tensor, lambda_reg: float, reg_scaling: str,
+                    n_id: OptTensor = None) -> Tuple[Tensor, Tensor]:
         r"""The BPR loss of the triples (node ids) on the final node table
-        :obj:`final` and the L2 penalty of their ego rows, as two tensors."""
+        :obj:`final` and the L2 penalty of their ego rows, as two tensors
+        (with :obj:`n_id`, the triples index the rows of :obj:`final`, whose
+        global ids are :obj:`n_id`)."""
         # One gather from the final table, cut with split (its backward
         # concatenates; slicing zero-fills a [3B, d] gradient per slice), and
         # the ego penalty from per-row counts without a gather (measured on
@@ -390,6 +407,8 @@ class EmbeddingRecommender(torch.nn.Module):
         loss = bpr_loss(pos_score, neg_score)
         reg = loss.new_zeros(())
         if lambda_reg:
+            if n_id is not None:
+                node_index = n_id.index_select(0, node_index)
             reg = l2_reg_rows(self.embedding.weight, node_index,
                               users.numel(), lambda_reg, reg_scaling)
         return loss, reg

@@ -58,6 +58,8 @@ class LightGCN(EmbeddingRecommender):
         **kwargs (optional): Arguments of the
             :class:`~pyg_recsys.nn.conv.LightConv` layers.
     """
+    subgraphs = True
+
     def __init__(self, num_nodes: Optional[int] = None,
                  embedding_dim: int = 64, num_layers: int = 3,
                  alpha: Union[float, Sequence[float], Tensor, None] = None, *,
@@ -92,13 +94,22 @@ class LightGCN(EmbeddingRecommender):
         for conv in self.convs:
             conv.reset_parameters()
 
-    def get_embedding(self, edge_index: Adj,
-                      edge_weight: OptTensor = None) -> Tensor:
-        r"""The final embeddings of all nodes, shape :obj:`[N, d]`."""
+    def get_embedding(self, edge_index: Adj, edge_weight: OptTensor = None,
+                      n_id: OptTensor = None) -> Tensor:
+        r"""The final embeddings of all nodes, shape :obj:`[N, d]`.
+
+        With :obj:`n_id` (the global ids of a sampled subgraph's nodes, as
+        :obj:`batch.n_id` of a PyG loader), :obj:`edge_index` is that
+        subgraph in local indices and the result has one row per entry of
+        :obj:`n_id`; :func:`pyg_recsys.data.sampled_adjacency` makes it the
+        full graph's propagation estimated on the sample.
+        """
         if edge_index is None:
             raise ValueError("LightGCN needs the graph (edge_index or a "
                              "sparse adjacency) to compute its embeddings")
         x = self.embedding.weight
+        if n_id is not None:
+            x = x.index_select(0, n_id.to(x.device))
         if is_marked_normalized(edge_index) and edge_weight is None:
             return light_propagate(
                 edge_index, x, self.num_layers, self.alpha.tolist(),

@@ -19,14 +19,19 @@ class MF(EmbeddingRecommender):
         init_std (float, optional): Standard deviation of the normal
             initialisation. (default: :obj:`0.1`)
     """
+    subgraphs = True
+
     def __init__(self, num_users: int, num_items: int,
                  embedding_dim: int = 64, init_std: Optional[float] = 0.1):
         super().__init__(num_users, num_items, embedding_dim, init_std)
         self.reset_parameters()
 
-    def get_embedding(self, edge_index=None, edge_weight=None) -> Tensor:
+    def get_embedding(self, edge_index=None, edge_weight=None,
+                      n_id: Optional[Tensor] = None) -> Tensor:
         r"""The embedding table itself, shape :obj:`[U + I, d]` (the graph
-        is not used)."""
+        is not used), or its rows :obj:`n_id`."""
+        if n_id is not None:
+            return self.embedding.weight.index_select(0, n_id)
         return self.embedding.weight
 
 

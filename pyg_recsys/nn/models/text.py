@@ -366,8 +366,9 @@ class TextFusion(_TextModel):
         return torch.cat([users, items])
 
     def bpr_and_reg(self, final: Tensor, users: Tensor, pos: Tensor,
-                    neg: Tensor, lambda_reg: float, reg_scaling: str
-                    ) -> Tuple[Tensor, Tensor]:
+                    neg: Tensor, lambda_reg: float, reg_scaling: str,
+                    n_id: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        # (n_id: never given, this model does not train on subgraphs.)
         # BPR as every model; the penalty is on the id tables this model
         # has (users, and items with item_ids), not on a node table.
         loss, reg = super().bpr_and_reg(final, users, pos, neg, 0.0,
@@ -407,6 +408,8 @@ class TextRegularizedLightGCN(LightGCN):
             (default: :obj:`0.1`)
         temperature (float, optional): :math:`\tau`. (default: :obj:`0.2`)
     """
+    subgraphs = False  # its text term reads the whole table
+
     def __init__(self, num_users: int, item_text: Tensor,
                  embedding_dim: int = 64, num_layers: int = 3,
                  text_weight: float = 0.1, temperature: float = 0.2):
