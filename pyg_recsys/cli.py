@@ -284,11 +284,68 @@ def _train_sequential(args) -> int:
     return 0
 
 
+_CLICK_DATA = ('ml-100k', )
+
+
+def _train_click(args) -> int:
+    r"""``train click-dnn``: the C-3PO-style click model on impressions, a
+    temporal split, against the global and per-user click rates (with
+    ``--ablation`` also without the sequence, without the CF features, and
+    logistic regression)."""
+    import dataclasses
+
+    from pyg_recsys.data.impressions import ml100k_impressions
+    from pyg_recsys.train.ctr import VARIANTS, ClickConfig, run_click_experiment
+    if args.data is not None or args.dataset not in _CLICK_DATA:
+        raise ValueError(f"click-dnn trains on impressions with timestamps: "
+                         f"--dataset {' | '.join(_CLICK_DATA)}")
+    supported = ('epochs', 'batch_size', 'lr', 'lambda_reg', 'patience',
+                 'seed', 'threads', 'dropout', 'dim', 'json', 'out',
+                 'ablation', 'no_progress', 'dataset', 'root')
+    defaults = vars(build_parser().parse_args(['train', args.model,
+                                               '--dataset', 'x']))
+    for key, value in vars(args).items():
+        if key not in supported and value != defaults.get(key):
+            raise ValueError(f"--{key.replace('_', '-')} does not apply to "
+                             f"click-dnn")
+    kwargs = {}
+    for key, name in (('epochs', 'epochs'), ('batch_size', 'batch_size'),
+                      ('lr', 'lr'), ('lambda_reg', 'weight_decay'),
+                      ('patience', 'patience'), ('seed', 'seed'),
+                      ('dropout', 'dropout'), ('dim', 'item_dim')):
+        if getattr(args, key) is not None:
+            kwargs[name] = getattr(args, key)
+    kwargs['variants'] = VARIANTS if args.ablation else ('full', )
+    config = ClickConfig(**kwargs)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    imp = ml100k_impressions(args.root)
+    print(f'pyg-recsys {__version__}: {imp}', flush=True)
+    report = run_click_experiment(imp, config)
+    print(f"\nclick-dnn on {imp.name}: temporal split {report['windows']}, "
+          f"test click rate {report['test_ctr']:.3f}, "
+          f"{report['wall_seconds']:.1f} s in all")
+    print(f"{'model':>12} {'AUC':>8} {'GAUC':>8} {'logloss':>8} {'ECE':>8}")
+    for name, r in report['results'].items():
+        print(f"{name:>12} {r['auc']:8.4f} {r['gauc']:8.4f} "
+              f"{r['logloss']:8.4f} {r['ece']:8.4f}")
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        with open(os.path.join(args.out, 'report.json'), 'w') as f:
+            json.dump(report, f, indent=1)
+    if args.json:
+        print(json.dumps({k: v for k, v in report.items() if k != 'config'}
+                         | {'config': dataclasses.asdict(config)}))
+    return 0
+
+
 def cmd_train(args) -> int:
     from pyg_recsys.train import TrainConfig, Trainer, build_model, get_recipe
     from pyg_recsys.train.config import resolve_device
     from pyg_recsys.train.trainer import protocol_evaluators
 
+    if args.model == 'click-dnn':
+        return _train_click(args)
     if args.model in _SEQUENTIAL:
         return _train_sequential(args)
     # 1. Every option, before any data is read.
@@ -524,7 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('model', help='a registered model (see `pyg-recsys '
                    'models`): lightgcn, dccf, sheaf4rec, gte, '
                    'bayes-lightgcn, mf, mostpop; on sequences: gru-user, '
-                   'lstm-user')
+                   'lstm-user; on impressions: click-dnn')
     src = t.add_mutually_exclusive_group(required=True)
     src.add_argument('--dataset', help='a named data set (see `pyg-recsys '
                      'datasets`)')
@@ -638,6 +695,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--no-progress', action='store_true')
     t.add_argument('--json', action='store_true',
                    help='also print the report as JSON')
+    t.add_argument('--ablation', action='store_true',
+                   help='click-dnn: also train it without the sequence, '
+                   'without the CF features, and logistic regression')
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser('evaluate', help='evaluate a checkpoint')

@@ -349,3 +349,27 @@ def test_text_model_needs_item_text(tmp_path, capsys):
     assert main(['train', 'text-align', '--data', str(path), '--user-col',
                  'visitor', '--item-col', 'product', '--text-bias']) == 2
     assert 'options of text-fusion' in capsys.readouterr().err
+
+
+@pytest.mark.dataset
+def test_train_click_dnn_on_ml100k(shared_data, tmp_path, capsys):
+    if not (shared_data / 'ml-100k').is_dir():
+        pytest.skip('ml-100k not available')
+    out = tmp_path / 'ctr'
+    assert main(['train', 'click-dnn', '--dataset', 'ml-100k', '--root',
+                 str(shared_data), '--epochs', '2', '--threads', '1',
+                 '--out', str(out)]) == 0
+    text = capsys.readouterr().out
+    assert 'click-dnn on ml-100k' in text and 'user-ctr' in text
+    report = json.loads((out / 'report.json').read_text())
+    full = report['results']['full']
+    assert 0.6 < full['auc'] < 1 and full['logloss'] < 0.69
+    assert report['windows']['test'] > 0
+
+
+def test_click_dnn_options_are_checked(capsys):
+    assert main(['train', 'click-dnn', '--dataset', 'gowalla']) == 2
+    assert 'impressions with timestamps' in capsys.readouterr().err
+    assert main(['train', 'click-dnn', '--dataset', 'ml-100k',
+                 '--layers', '2']) == 2
+    assert '--layers does not apply to click-dnn' in capsys.readouterr().err

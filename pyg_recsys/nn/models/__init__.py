@@ -5,6 +5,7 @@ from pyg_recsys._lazy import lazy_exports
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     from pyg_recsys.nn.models.base import EmbeddingRecommender  # noqa: F401
     from pyg_recsys.nn.models.bayesian import BayesianRecommender  # noqa: F401
+    from pyg_recsys.nn.models.ctr import ClickSequenceDNN  # noqa: F401
     from pyg_recsys.nn.models.dccf import DCCF  # noqa: F401
     from pyg_recsys.nn.models.gte import GTE, topological_closeness  # noqa: F401
     from pyg_recsys.nn.models.item_sources import (  # noqa: F401
@@ -38,7 +39,7 @@ _WHERE = {'EmbeddingRecommender': 'base',
           'item_vectors': 'item_sources', 'item2vec': 'item_sources',
           'transition_graph': 'item_sources', 'TextZeroShot': 'text',
           'TextAlign': 'text', 'TextFusion': 'text',
-          'TextRegularizedLightGCN': 'text'}
+          'TextRegularizedLightGCN': 'text', 'ClickSequenceDNN': 'ctr'}
 __all__ = list(_WHERE)
 __getattr__, __dir__ = lazy_exports(
     __name__, {name: f'{__name__}.{module}' for name, module in
