@@ -233,16 +233,90 @@ def run_click_experiment(imp: Impressions, cfg: Optional[ClickConfig] = None,
             'wall_seconds': round(time.perf_counter() - start, 2)}
 
 
-def summary_rows(runs: List[Dict[str, Any]]) -> List[Tuple[str, str, str,
-                                                           str, str]]:
-    r"""Mean ± sd over seeds per model: AUC, GAUC, log loss, ECE."""
+def summary_rows(runs: List[Dict[str, Any]],
+                 keys: Tuple[str, ...] = ('auc', 'gauc', 'logloss', 'ece')
+                 ) -> List[Tuple[str, ...]]:
+    r"""Mean ± sd over seeds per model of the metrics :obj:`keys`."""
     import statistics
     rows = []
     for name in runs[0]['results']:
         cells = []
-        for key in ('auc', 'gauc', 'logloss', 'ece'):
+        for key in keys:
             vals = [r['results'][name][key] for r in runs]
             sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
             cells.append(f"{statistics.mean(vals):.4f} ± {sd:.4f}")
         rows.append((name, *cells))
     return rows
+
+
+def _scores(cf, imp: Impressions) -> Tensor:
+    users, items, user_known, item_known = cf
+    dot = (users[imp.user] * items[imp.item]).sum(-1)
+    return torch.stack([dot, user_known[imp.user].float(),
+                        item_known[imp.item].float()], 1)
+
+
+def run_ripplenet_protocol(imp: Impressions, cfg: Optional[ClickConfig] = None,
+                           folds: int = 5, batch_size: int = 1024,
+                           verbose: bool = False) -> Dict[str, Any]:
+    r"""The click model without the sequence on a RippleNet/KGCN rating
+    file (no time): their split (:func:`ripplenet_split`, seed 555; rows of
+    users without a positive training row dropped, as RippleNet does), user
+    and item id embeddings, and CF features stacked out of fold: the
+    training rows are cut into :obj:`folds` folds, each fold's rows get the
+    score (and known flags) of a LightGCN trained on the positives of the
+    other folds, validation and test rows the mean score of all fold models,
+    so that no row's features come from a model that saw it. Reports test
+    AUC both globally and as those codes do (the mean AUC of consecutive
+    batches of :obj:`batch_size`, last partial batch dropped), log loss and
+    calibration, beside the network without the CF scores and logistic
+    regression."""
+    from pyg_recsys.data.impressions import ripplenet_split
+    from pyg_recsys.metrics.ctr import batch_mean_auc
+    from pyg_recsys.nn.models.ctr import ClickSequenceDNN
+    cfg = cfg or ClickConfig()
+    start = time.perf_counter()
+    tr, va, te = ripplenet_split(len(imp))
+    liked = torch.zeros(imp.num_users, dtype=torch.bool)
+    liked[imp.user[tr][imp.label[tr] > 0]] = True
+    tr, va, te = (idx[liked[imp.user[idx]]] for idx in (tr, va, te))
+    train, valid, test = imp.take(tr), imp.take(va), imp.take(te)
+    g = torch.Generator().manual_seed(cfg.seed)
+    fold = torch.randperm(len(train), generator=g) % folds
+    train_cf = torch.empty(len(train), 3)
+    valid_cf, test_cf = torch.zeros(len(valid), 3), torch.zeros(len(test), 3)
+    for k in range(folds):
+        cf = cf_vectors(train.take(fold != k), cfg)
+        train_cf[fold == k] = _scores(cf, train.take(fold == k))
+        valid_cf += _scores(cf, valid) / folds
+        test_cf += _scores(cf, test) / folds
+    results: Dict[str, Any] = {}
+    for name in ('full', 'no-cf', 'logistic'):
+        dense = {} if name == 'no-cf' else {'cf': 3}
+        torch.manual_seed(cfg.seed)
+        model = ClickSequenceDNN(
+            imp.num_items, cfg.history, cfg.item_dim,
+            () if name == 'logistic' else cfg.hidden, cfg.dropout,
+            use_sequence=False, use_cf=False, dense=dense,
+            num_users=imp.num_users, user_dim=cfg.item_dim)
+        fit = fit_click_model(model, train, {'cf': train_cf}, valid,
+                              {'cf': valid_cf}, cfg)
+        logits = predict(model, test, {'cf': test_cf})
+        out = ctr_metrics(logits, test.label, logits=True)
+        out['batch_mean_auc'] = batch_mean_auc(logits, test.label,
+                                               batch_size)
+        out['calibration'] = calibration(torch.sigmoid(logits), test.label)
+        out.update({'selected_epoch': fit['selected_epoch'],
+                    'train_seconds': round(fit['train_seconds'], 2),
+                    'curve': fit['curve']})
+        results[name] = out
+        if verbose:
+            print(f"{name:>10}: AUC {out['auc']:.4f}  batch-mean AUC "
+                  f"{out['batch_mean_auc']:.4f}  logloss "
+                  f"{out['logloss']:.4f}  ECE {out['ece']:.4f}", flush=True)
+    return {'data': imp.name, 'config': asdict(cfg), 'folds': folds,
+            'batch_size': batch_size,
+            'rows': {'train': len(train), 'valid': len(valid),
+                     'test': len(test)},
+            'results': results,
+            'wall_seconds': round(time.perf_counter() - start, 2)}

@@ -111,3 +111,40 @@ def test_click_config_checks():
         ClickConfig(variants=('full', 'magic'))
     with pytest.raises(ValueError, match='epochs must be positive'):
         ClickConfig(epochs=0)
+
+
+def test_ripplenet_protocol_scores_every_row_out_of_fold(monkeypatch):
+    from pyg_recsys.train import ctr
+    g = torch.Generator().manual_seed(0)
+    pairs = torch.randperm(60 * 40, generator=g)[:1500]  # distinct pairs
+    user, item = pairs // 40, pairs % 40
+    label = (torch.rand(1500, generator=g) < 0.5).float()
+    imp = Impressions(user, item, label, None, 60, 40)
+    trained, scored, keep = {}, [], []
+    real_cf, real_scores = ctr.cf_vectors, ctr._scores
+
+    def cf(history, cfg):
+        out = real_cf(history, cfg)
+        keep.append(out)  # alive, so that ids are not reused
+        trained[id(out)] = set(zip(history.user.tolist(),
+                                   history.item.tolist()))
+        return out
+
+    def scores(cf_out, rows):
+        scored.append((id(cf_out), set(zip(rows.user.tolist(),
+                                           rows.item.tolist()))))
+        return real_scores(cf_out, rows)
+
+    monkeypatch.setattr(ctr, 'cf_vectors', cf)
+    monkeypatch.setattr(ctr, '_scores', scores)
+    cfg = ClickConfig(epochs=1, cf_epochs=1, cf_dim=4, cf_layers=1,
+                      hidden=(8, ))
+    out = ctr.run_ripplenet_protocol(imp, cfg, folds=3, batch_size=64)
+    assert len(trained) == 3 and len(scored) == 9
+    for model, rows in scored:
+        assert not (trained[model] & rows)  # never scored by a model of it
+    assert set(out['results']) == {'full', 'no-cf', 'logistic'}
+    for r in out['results'].values():
+        assert 0 <= r['auc'] <= 1 and 0 <= r['batch_mean_auc'] <= 1
+    # RippleNet's filter: every kept user has a positive training row.
+    assert sum(out['rows'].values()) <= 1500

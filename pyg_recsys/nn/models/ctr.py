@@ -5,6 +5,8 @@ import torch
 from torch import Tensor
 
 SEQUENCE_KEYS = ('seq_click', 'seq_mask', 'seq_gap')
+# The dense features of click_features, by key and width.
+DENSE = {'time': 4, 'user': 4}
 
 
 class ClickSequenceDNN(torch.nn.Module):
@@ -51,6 +53,11 @@ class ClickSequenceDNN(torch.nn.Module):
         use_sequence (bool): Read the outcome sequence. (default: :obj:`True`)
         use_cf (bool): Read the CF features (needs :obj:`cf_user`,
             :obj:`cf_item`). (default: :obj:`True`)
+        dense (dict, optional): The dense features read, key to width.
+            (default: :obj:`{'time': 4, 'user': 4}`, those of
+            :func:`~pyg_recsys.data.impressions.click_features`)
+        num_users (int): The number of users, for a user id embedding.
+        user_dim (int): Its size; 0 (the default): none.
     """
     def __init__(self, num_items: int, history: int = 10, item_dim: int = 16,
                  hidden: Sequence[int] = (128, 64), dropout: float = 0.2,
@@ -58,8 +65,12 @@ class ClickSequenceDNN(torch.nn.Module):
                  cf_item: Optional[Tensor] = None,
                  cf_user_known: Optional[Tensor] = None,
                  cf_item_known: Optional[Tensor] = None,
-                 use_sequence: bool = True, use_cf: bool = True):
+                 use_sequence: bool = True, use_cf: bool = True,
+                 dense: Optional[Dict[str, int]] = None, num_users: int = 0,
+                 user_dim: int = 0):
         super().__init__()
+        # The dense per-impression features read, by key and width.
+        self.dense = dict(DENSE if dense is None else dense)
         if use_cf and (cf_user is None or cf_item is None):
             raise ValueError("ClickSequenceDNN: use_cf=True needs cf_user "
                              "and cf_item (or pass use_cf=False)")
@@ -69,7 +80,9 @@ class ClickSequenceDNN(torch.nn.Module):
         self.num_items, self.history = num_items, history
         self.use_sequence, self.use_cf = use_sequence, use_cf
         self.item_embedding = torch.nn.Embedding(num_items, item_dim)
-        width = 4 + 4 + item_dim
+        self.user_embedding = (torch.nn.Embedding(num_users, user_dim)
+                               if user_dim > 0 else None)
+        width = sum(self.dense.values()) + item_dim + max(user_dim, 0)
         if use_sequence:
             width += 3 * history
         if use_cf:
@@ -103,6 +116,8 @@ class ClickSequenceDNN(torch.nn.Module):
 
     def reset_parameters(self):
         torch.nn.init.normal_(self.item_embedding.weight, std=0.01)
+        if self.user_embedding is not None:
+            torch.nn.init.normal_(self.user_embedding.weight, std=0.01)
         for layer in self.mlp:
             if isinstance(layer, (torch.nn.Linear, torch.nn.BatchNorm1d)):
                 layer.reset_parameters()
@@ -110,8 +125,10 @@ class ClickSequenceDNN(torch.nn.Module):
     def inputs(self, user: Tensor, item: Tensor,
                features: Dict[str, Tensor]) -> Tensor:
         r"""The concatenated input rows (see the class docstring)."""
-        parts = [features['time'], features['user'],
-                 self.item_embedding(item)]
+        parts = [features[k] for k in self.dense]
+        parts.append(self.item_embedding(item))
+        if self.user_embedding is not None:
+            parts.append(self.user_embedding(user))
         if self.use_sequence:
             parts += [features[k] for k in SEQUENCE_KEYS]
         if self.use_cf:
