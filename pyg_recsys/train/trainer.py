@@ -150,6 +150,11 @@ class Trainer:
                 negative_items=pool)
             self.optimizer = torch.optim.Adam(model.parameters(),
                                               lr=self.config.lr)
+            if self.world_size > 1:
+                if self.config.batch_size % self.world_size:
+                    raise ValueError(
+                        f"Trainer: batch_size {self.config.batch_size} does "
+                        f"not split over {self.world_size} processes")
         self.subgraphs = None
         if self.sampler is not None and self.config.num_neighbors is not None:
             hops = self.config.num_neighbors
@@ -165,11 +170,6 @@ class Trainer:
             # checkpoints resume both.
             self.subgraphs = SubgraphSampler(self.adj, hops,
                                              self.sampler.generator)
-            if self.world_size > 1:
-                if self.config.batch_size % self.world_size:
-                    raise ValueError(
-                        f"Trainer: batch_size {self.config.batch_size} does "
-                        f"not split over {self.world_size} processes")
         self.scheduler = None
         if self.optimizer is not None and self.config.lr_schedule == 'cosine':
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
