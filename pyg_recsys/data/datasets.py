@@ -421,6 +421,21 @@ def fetch_ml100k(cache_dir: Optional[str] = None,
         f'{folder} by hand.')
 
 
+def read_ml100k(root: str) -> Tuple[Tensor, Tensor, Tensor]:
+    r"""MovieLens-100K's 0-based pairs, ratings and timestamps, from
+    :obj:`<root>/ml-100k/` or the cache, fetched there if neither has it."""
+    cache = get_cache_dir()
+    folders = [os.path.join(root, 'ml-100k')]
+    if os.path.abspath(cache) != os.path.abspath(root):
+        folders.append(os.path.join(cache, 'ml-100k'))
+    path = _find_ml100k(folders)
+    if path is None:
+        _log(f"ML-100K: no {' or '.join(_ML100K_FILES)} in "
+             f"{' or '.join(folders)}; fetching it")
+        path = fetch_ml100k(cache)
+    return _read_ml100k(path)
+
+
 def _read_ml100k(path: str) -> Tuple[Tensor, Tensor, Tensor]:
     r"""Returns 0-based pairs, ratings and timestamps."""
     if path.endswith('.inter'):
@@ -453,16 +468,7 @@ def _load_ml100k(root: str, split: Optional[str] = None, seed: int = 0,
                              "'cold-start' takes no ratios or min_rating")
         from pyg_recsys.data.item_text import ml100k_cold_start
         return ml100k_cold_start(root, seed=seed)[0]
-    cache = get_cache_dir()
-    folders = [os.path.join(root, 'ml-100k')]
-    if os.path.abspath(cache) != os.path.abspath(root):
-        folders.append(os.path.join(cache, 'ml-100k'))
-    path = _find_ml100k(folders)
-    if path is None:
-        _log(f"ML-100K: no {' or '.join(_ML100K_FILES)} in "
-             f"{' or '.join(folders)}; fetching it")
-        path = fetch_ml100k(cache)
-    pairs, rating, timestamp = _read_ml100k(path)
+    pairs, rating, timestamp = read_ml100k(root)
     if min_rating is not None:
         mask = rating >= float(min_rating)
         pairs, timestamp = pairs[:, mask], timestamp[mask]

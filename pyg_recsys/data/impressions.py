@@ -8,7 +8,6 @@ not see each other), so no label leaks into its own features or into those
 of anything earlier.
 """
 import math
-import os
 from dataclasses import dataclass
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -100,13 +99,8 @@ def ml100k_impressions(root: Optional[str] = None,
     (ties by user, then item). Found or fetched as
     :func:`~pyg_recsys.data.load_dataset` does."""
     from pyg_recsys.data import datasets
-    root = datasets.get_data_root(root)
-    cache = datasets.get_cache_dir()
-    path = datasets._find_ml100k([os.path.join(root, 'ml-100k'),
-                                  os.path.join(cache, 'ml-100k')])
-    if path is None:
-        path = datasets.fetch_ml100k(cache)
-    pairs, rating, timestamp = datasets._read_ml100k(path)
+    pairs, rating, timestamp = datasets.read_ml100k(
+        datasets.get_data_root(root))
     key = (timestamp.long() * datasets.ML100K_NUM_USERS + pairs[0]) * \
         datasets.ML100K_NUM_ITEMS + pairs[1]
     order = torch.argsort(key)

@@ -490,13 +490,8 @@ def load_sequences(name: str, root: Optional[str] = None) -> SequenceData:
     from pyg_recsys.data import datasets
     key = name.lower()
     if key == 'ml-100k':
-        root = datasets.get_data_root(root)
-        cache = datasets.get_cache_dir()
-        path = datasets._find_ml100k([os.path.join(root, 'ml-100k'),
-                                      os.path.join(cache, 'ml-100k')])
-        if path is None:
-            path = datasets.fetch_ml100k(cache)
-        pairs, rating, timestamp = datasets._read_ml100k(path)
+        pairs, rating, timestamp = datasets.read_ml100k(
+            datasets.get_data_root(root))
         return SequenceData.from_interactions(
             pairs[0], pairs[1], timestamp, datasets.ML100K_NUM_USERS,
             datasets.ML100K_NUM_ITEMS, name=key, ratings=rating)

@@ -23,7 +23,7 @@ from pyg_recsys.data.impressions import (
     click_features,
     temporal_split,
 )
-from pyg_recsys.metrics.ctr import calibration, ctr_metrics
+from pyg_recsys.metrics.ctr import calibration, ctr_metrics, log_loss
 
 VARIANTS = ('full', 'no-sequence', 'no-cf', 'logistic')
 
@@ -213,7 +213,6 @@ def run_click_experiment(imp: Impressions, cfg: Optional[ClickConfig] = None,
     prior = float(torch.cat([parts['history'].label, train.label]).mean())
     report('global-ctr', torch.full((len(test), ), prior), False)
     strengths = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
-    from pyg_recsys.metrics.ctr import log_loss
     best_a = min(strengths, key=lambda a: log_loss(
         user_ctr_baseline(valid, part_feats['valid'], prior, a), valid.label))
     report('user-ctr', user_ctr_baseline(test, part_feats['test'], prior,

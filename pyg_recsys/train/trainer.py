@@ -16,6 +16,7 @@ from pyg_recsys.data.graph import InteractionGraph
 from pyg_recsys.data.neighbor import SubgraphSampler
 from pyg_recsys.data.sampler import BPRSampler
 from pyg_recsys.metrics import Evaluator
+from pyg_recsys.ops.csr import mark_normalized
 from pyg_recsys.train.checkpoint import load_checkpoint, save_checkpoint
 from pyg_recsys.train.config import TrainConfig, resolve_device
 
@@ -324,7 +325,8 @@ class Trainer:
             if self.subgraphs is not None:
                 adj, n_id, users, pos, neg = self.subgraphs(users, pos, neg)
                 extra = {'n_id': n_id.to(self.device)}
-                adj = adj.to(self.device)
+                if self.device.type != 'cpu':  # a copy: mark it again
+                    adj = mark_normalized(adj.to(self.device))
                 t_sampled = clock()  # the subgraph counts as sampling
                 prof['sample'] += t_sampled - t1
                 t1 = t_sampled
