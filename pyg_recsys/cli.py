@@ -145,7 +145,8 @@ def _bayes_kwargs(args, model_kwargs: Dict, config, graph) -> None:
         model_kwargs['num_samples'] = args.num_samples
     model_kwargs['resample_every'] = (
         args.resample_every if args.resample_every is not None
-        else -(-graph.train.size(1) // config.batch_size))
+        else config.steps_per_epoch
+        or -(-graph.train.size(1) // config.batch_size))
     model_kwargs['seed'] = config.seed
 
 
@@ -173,10 +174,11 @@ def _check_model_args(args) -> None:
                              f"--top-k)")
 
 
-_TRAIN_KEYS = ('epochs', 'batch_size', 'lr', 'lr_schedule', 'lambda_reg',
-               'reg_scaling', 'sampler', 'num_negatives', 'negative_sampling',
-               'negative_pool', 'eval_every', 'patience', 'monitor', 'select',
-               'seed', 'threads', 'device', 'num_neighbors')
+_TRAIN_KEYS = ('epochs', 'batch_size', 'steps_per_epoch', 'lr', 'lr_schedule',
+               'lambda_reg', 'reg_scaling', 'sampler', 'num_negatives',
+               'negative_sampling', 'negative_pool', 'eval_every',
+               'patience', 'monitor', 'select', 'seed', 'threads', 'device',
+               'num_neighbors')
 _TEXT_ONLY = ('encoder', 'backbone', 'text_bias')
 
 
@@ -609,6 +611,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--recipe', default='default')
     t.add_argument('--epochs', type=positive_int)
     t.add_argument('--batch-size', type=positive_int)
+    t.add_argument('--steps-per-epoch', type=positive_int,
+                   help='mini-batches per epoch (default: one pass over the '
+                        'training interactions)')
     t.add_argument('--lr', type=positive_float)
     t.add_argument('--lr-schedule', dest='lr_schedule',
                    choices=['constant', 'cosine'])

@@ -59,6 +59,10 @@ class TrainConfig:
         reg_scaling (str): :obj:`'lightgcn'`, :obj:`'dccf'` or :obj:`'pyg'`
             (see :mod:`pyg_recsys.nn.loss`).
         sampler (str): :obj:`'per_user'` or :obj:`'per_interaction'`.
+        steps_per_epoch (int, optional): Mini-batches per epoch. :obj:`None`
+            draws as many triples as there are training interactions (the
+            LightGCN code's epoch); DCCF's official code draws a fixed 40
+            batches of users per epoch, whatever the data set's size.
         num_negatives (int): Negatives per positive; with
             :obj:`negative_sampling='dns'`, the candidates per positive.
         negative_sampling (str): :obj:`'uniform'` (every sampled negative
@@ -92,6 +96,7 @@ class TrainConfig:
     """
     epochs: int = 200
     batch_size: int = 2048
+    steps_per_epoch: Optional[int] = None
     lr: float = 1e-3
     lr_schedule: str = 'constant'
     lambda_reg: float = 1e-4
@@ -164,7 +169,7 @@ class TrainConfig:
         if self.patience < 0:
             raise ValueError(f"TrainConfig: patience must be >= 0 (0 turns "
                              f"early stopping off), got {self.patience}")
-        for name in ('threads', 'eval_batch_size'):
+        for name in ('threads', 'eval_batch_size', 'steps_per_epoch'):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"TrainConfig: {name} must be positive, got "

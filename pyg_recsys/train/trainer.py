@@ -274,12 +274,12 @@ class Trainer:
         assert self.sampler is not None and self.optimizer is not None
         cfg = self.config
         self.model.train()
-        n = -(-len(self.sampler) // cfg.batch_size)
+        n = cfg.steps_per_epoch or -(-len(self.sampler) // cfg.batch_size)
         # Data-parallel: each process draws its share of every global batch
         # from its own stream, the same number of steps everywhere.
         local = cfg.batch_size // self.world_size
-        batches = self.sampler.batches(
-            local, None if self.world_size == 1 else n * local)
+        fixed = self.world_size > 1 or cfg.steps_per_epoch is not None
+        batches = self.sampler.batches(local, n * local if fixed else None)
         loss_fn = self.model.training_loss
         # Row-sharded tables (e.g. ShardedMF): no all-reduce, the lookups'
         # backward sums every row's gradient at its owner; each process's

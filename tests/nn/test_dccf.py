@@ -140,6 +140,11 @@ def test_info_nce_by_hand():
         info_nce(a, p, 0.0)
     with pytest.raises(ValueError, match='chunk_size'):
         info_nce(a, p, 1.0, chunk_size=0)
+    # The default block: about 2**22 logits, at least one row.
+    from pyg_recsys.nn.loss import _rows_per_block
+    assert _rows_per_block(None, 1 << 20, 'f') == 4
+    assert _rows_per_block(None, 1 << 30, 'f') == 1
+    assert torch.allclose(info_nce(a, p), info_nce(a, p, chunk_size=1))
 
 
 @pytest.mark.parametrize('chunk', [1, 4, 7, 1024])
@@ -346,7 +351,8 @@ def test_dccf_registry_recipe_and_trainer_epoch():
     assert recipe.model_kwargs == {'embedding_dim': 32, 'num_layers': 2,
                                    'num_intents': 128}
     assert recipe.train == {'lr': 1e-3, 'batch_size': 10240,
-                            'lambda_reg': 2.5e-5, 'reg_scaling': 'dccf'}
+                            'steps_per_epoch': 40, 'lambda_reg': 2.5e-5,
+                            'reg_scaling': 'dccf'}
     graph = clustered_graph()
     model = build_model('dccf', graph, **recipe.model_kwargs)
     assert isinstance(model, DCCF) and model.num_intents == 128

@@ -284,3 +284,31 @@ def test_from_checkpoint_rebuilds_the_selected_model(tmp_path):
     (tmp_path / 'junk.pt').write_bytes(b'not a checkpoint')
     with pytest.raises(ValueError, match='not a readable'):
         Trainer.from_checkpoint(str(tmp_path / 'junk.pt'))
+
+
+def test_steps_per_epoch_draws_a_fixed_number_of_batches():
+    # DCCF's official epoch: a fixed count of user-uniform batches, not one
+    # pass over the interactions. Counted at the optimiser and the sampler.
+    graph = clustered_graph()
+    model = MF(num_users=40, num_items=30, embedding_dim=8)
+    trainer = Trainer(model, graph, small_config(epochs=2, steps_per_epoch=3,
+                                                 batch_size=16),
+                      progress=False)
+    drawn = []
+    sample = trainer.sampler.sample
+    trainer.sampler.sample = lambda n=None: drawn.append(n) or sample(n)
+    steps = []
+    step = trainer.optimizer.step
+    trainer.optimizer.step = lambda *a, **k: steps.append(1) or step(*a, **k)
+    trainer.fit()
+    assert drawn == [48, 48] and len(steps) == 6
+    # Without it: one pass over the training interactions.
+    trainer = Trainer(MF(num_users=40, num_items=30, embedding_dim=8), graph,
+                      small_config(epochs=1, batch_size=16), progress=False)
+    steps.clear()
+    step = trainer.optimizer.step
+    trainer.optimizer.step = lambda *a, **k: steps.append(1) or step(*a, **k)
+    trainer.fit()
+    assert len(steps) == -(-graph.train.size(1) // 16)
+    with pytest.raises(ValueError, match='steps_per_epoch must be positive'):
+        TrainConfig(steps_per_epoch=0)
