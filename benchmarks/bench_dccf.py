@@ -14,8 +14,9 @@ code's 1e-8 guards. Nothing dense of size N x N is formed on either path.
 
 Both DCCF paths start from the same weights and the same batch; their first
 losses are printed and must agree (a guard that they compute the same thing).
-An epoch is one pass of the training interactions at the recipe's batch size
-(the Trainer's epoch): reported as steps x median step time.
+An epoch is the recipe's (the Trainer's epoch): LightGCN one pass of the
+training interactions, DCCF the official code's fixed 40 batches
+(``steps_per_epoch``); reported as steps x median step time.
 
 The floor of the contrastive term: per layer and side (distinct users, then
 distinct positive items: B rows, V = 3 views sharing the anchor) the loss
@@ -99,9 +100,12 @@ def reference_loss(model, adj, users, pos, neg, lambda_reg):
     return bpr + reg + proto + model.ssl_weight * ssl
 
 
-def machine_rates(d=32, width=3 * 8000, chunk=32):
+def machine_rates(d=32, width=3 * 8000):
     """GEMM FLOP/s and exp/s of this machine on the current threads."""
     from _common import timeit
+
+    from pyg_recsys.nn.loss import _rows_per_block
+    chunk = _rows_per_block(None, width, 'info_nce')  # the kernel's block
     big = torch.randn(2048, 2048)
     gemm = 2 * 2048 ** 3 / timeit(lambda: big @ big, repeat=5)
     q, v = torch.randn(chunk, d), torch.randn(width, d)
@@ -188,7 +192,7 @@ def main():
     cfg = TrainConfig(**recipe.train)
     sampler = BPRSampler(graph, cfg.sampler, 1, seed=0)
     batches = [sampler.sample(cfg.batch_size) for _ in range(args.steps + 1)]
-    steps_per_epoch = -(-n_train // cfg.batch_size)
+    steps_per_epoch = cfg.steps_per_epoch or -(-n_train // cfg.batch_size)
     torch.manual_seed(0)
     dccf = build_model('dccf', graph, **recipe.model_kwargs)
     init = {k: v.clone() for k, v in dccf.state_dict().items()}

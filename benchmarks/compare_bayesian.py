@@ -56,8 +56,9 @@ BUDGET = {
 def fit_generators(graph, args):
     out, seconds = {}, {}
     for name, cls, kwargs in (
-            ('node_copy', NodeCopying, {'epsilon': args.epsilon}),
-            ('peco', PECO, {'epsilon': args.epsilon, 'alpha': args.alpha,
+            ('node_copy', NodeCopying, {'replace_prob': args.replace_prob}),
+            ('peco', PECO, {'replace_prob': args.replace_prob,
+                            'alpha': args.alpha,
                             'beta': args.beta})):
         if name not in args.models:
             continue
@@ -109,8 +110,9 @@ def main():
                    choices=MODELS)
     p.add_argument('--num-samples', type=int, default=4,
                    help='sampled graphs averaged at inference')
-    p.add_argument('--epsilon', type=float, default=0.1,
-                   help="probability that a user's items are replaced")
+    p.add_argument('--replace-prob', type=float, default=0.1,
+                   help="probability that a user's items are replaced (1 - "
+                        "BGCF's epsilon)")
     p.add_argument('--alpha', type=float, default=0.5,
                    help='PECO: weight of item concurrence')
     p.add_argument('--beta', type=float, default=0.5,

@@ -132,13 +132,16 @@ def _bayes_kwargs(args, model_kwargs: Dict, config, graph) -> None:
     name = args.generator or model_kwargs.get('generator', 'peco')
     model_kwargs['generator'] = name
     gen = dict(model_kwargs.get('generator_kwargs') or {})
-    options = {'epsilon': 'epsilon',
+    options = {'keep_prob': 'epsilon', 'replace_prob': 'replace_prob',
                'top_k': 'top_k' if name == 'node_copy' else 'user_top_k'}
     if name == 'peco':
         options.update({'alpha': 'alpha', 'beta': 'beta',
                         'item_top_k': 'item_top_k'})
     for arg, key in options.items():
         if getattr(args, arg) is not None:
+            if key in ('epsilon', 'replace_prob'):  # one overrides the other
+                gen.pop('epsilon', None)
+                gen.pop('replace_prob', None)
             gen[key] = getattr(args, arg)
     model_kwargs['generator_kwargs'] = gen
     if args.num_samples is not None:
@@ -159,8 +162,8 @@ def _check_model_args(args) -> None:
     for option, models in (('dim', _DIM_MODELS), ('layers', _LAYER_MODELS)):
         if getattr(args, option) is not None and args.model not in models:
             raise ValueError(f"--{option} does not apply to '{args.model}'")
-    bayes = ('generator', 'num_samples', 'resample_every', 'epsilon', 'top_k',
-             'alpha', 'beta', 'item_top_k')
+    bayes = ('generator', 'num_samples', 'resample_every', 'keep_prob',
+             'replace_prob', 'top_k', 'alpha', 'beta', 'item_top_k')
     given = [a for a in bayes if getattr(args, a) is not None]
     if given and args.model != 'bayes-lightgcn':
         raise ValueError(f"--{given[0].replace('_', '-')} is an option of "
@@ -170,8 +173,8 @@ def _check_model_args(args) -> None:
                      if getattr(args, a) is not None]
         if peco_only and (args.generator or 'peco') != 'peco':
             raise ValueError(f"--{peco_only[0].replace('_', '-')} is a PECO "
-                             f"option (node copying takes --epsilon and "
-                             f"--top-k)")
+                             f"option (node copying takes --keep-prob or "
+                             f"--replace-prob, and --top-k)")
 
 
 _TRAIN_KEYS = ('epochs', 'batch_size', 'steps_per_epoch', 'lr', 'lr_schedule',
@@ -636,8 +639,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument('--resample-every', type=positive_int,
                    help='optimiser steps per sampled training graph '
                    '(default: one epoch)')
-    b.add_argument('--epsilon', type=nonneg_float,
-                   help="probability that a user's items are replaced")
+    eps = b.add_mutually_exclusive_group()
+    eps.add_argument('--keep-prob', type=nonneg_float,
+                     help="BGCF's epsilon: the probability that a user keeps "
+                          "its own items")
+    eps.add_argument('--replace-prob', type=nonneg_float,
+                     help="the probability that a user's items are replaced "
+                          "(1 - epsilon; default 0.1 for bayes-lightgcn)")
     b.add_argument('--top-k', type=positive_int,
                    help='similar users per user')
     b.add_argument('--alpha', type=nonneg_float,

@@ -148,7 +148,8 @@ def test_lightgcn_folder(tmp_path, capsys):
     (['--split', 'temporal'], '--split temporal needs --time-col'),
     (['--min-rating', '3'], '--min-rating needs --rating-col'),
     (['--user-col', 'nope'], "no column 'nope' for the users"),
-    (['--epsilon', '0.1'], '--epsilon is an option of bayes-lightgcn'),
+    (['--keep-prob', '0.1'], '--keep-prob is an option of bayes-lightgcn'),
+    (['--epsilon', '0.1'], None),  # renamed: --keep-prob / --replace-prob
     (['--recipe', 'fancy'], "no recipe 'fancy'"),
     (['--encoder', 'hashing'], '--encoder is an option of the text models'),
     (['--residual', 'mean'], '--residual is an option of the sequential'),

@@ -349,6 +349,28 @@ def _check_unit(who: str, name: str, value: float) -> float:
     return value
 
 
+# BGCF's epsilon: the probability that a user KEEPS its own items.
+BGCF_EPSILON = 0.01
+
+
+def _keep_replace(who: str, epsilon: Optional[float],
+                  replace_prob: Optional[float]) -> Tuple[float, float]:
+    r"""BGCF's :obj:`epsilon` (the probability that a user keeps its items)
+    and :obj:`replace_prob` (that they are replaced, :math:`1 -
+    \epsilon`), from whichever one is given; exactly one may be (neither:
+    BGCF's :math:`\epsilon = 0.01`)."""
+    if epsilon is not None and replace_prob is not None:
+        raise ValueError(f"{who}: pass epsilon (BGCF's probability of "
+                         f"keeping a user's items) or replace_prob (of "
+                         f"replacing them), not both")
+    if replace_prob is not None:
+        replace = _check_unit(who, 'replace_prob', replace_prob)
+        return 1.0 - replace, replace
+    keep = _check_unit(who, 'epsilon',
+                       BGCF_EPSILON if epsilon is None else epsilon)
+    return keep, 1.0 - keep
+
+
 def _check_k(who: str, name: str, value: int) -> int:
     if isinstance(value, bool) or int(value) != value or int(value) < 1:
         raise ValueError(f"{who}: {name} must be a positive integer, got "
@@ -470,33 +492,38 @@ class NodeCopying(_Generator):
     paper (Sun et al., KDD 2020), after the node copying model of Pal et
     al.
 
-    Every user :math:`u` independently keeps its observed items, or with
-    probability :math:`\epsilon` takes over the items of a user
-    :math:`\zeta_u` drawn from its :math:`k` most similar users:
+    Every user :math:`u` independently keeps its observed items with
+    probability :math:`\epsilon` (BGCF's convention), or else takes over the
+    items of a user :math:`\zeta_u` drawn from its most similar users:
 
     .. math::
-        \mathcal{N}'(u) = \begin{cases} \mathcal{N}(\zeta_u) & \text{with
-        probability } \epsilon, \quad q(\zeta_u = v) \propto w(u, v),\ v \in
-        \mathcal{S}_k(u) \\ \mathcal{N}(u) & \text{otherwise,}\end{cases}
+        \mathcal{N}'(u) = \begin{cases} \mathcal{N}(u) & \text{with
+        probability } \epsilon, \\ \mathcal{N}(\zeta_u) &
+        \text{otherwise,} \quad q(\zeta_u = v) \propto w(u, v),\ v \in
+        \mathcal{S}(u), \end{cases}
 
     so the probability that :math:`(u, i)` is in the sampled graph is
-    :math:`(1 - \epsilon)\,[i \in \mathcal{N}(u)] + \epsilon \sum_{v}
+    :math:`\epsilon\,[i \in \mathcal{N}(u)] + (1 - \epsilon) \sum_{v}
     q(v \mid u)\,[i \in \mathcal{N}(v)]`. Items' neighbourhoods follow from
     the users' (only user nodes are copied, as in BGCF).
 
-    Choices where the paper leaves room (the released BGCF preprocessing
-    computes the Jaccard similarity of users' item sets, keeps the 10 most
-    similar users and draws among them uniformly):
+    As the released BGCF preprocessing does (MindSpore model zoo,
+    :obj:`research/gnn/bgcf`): :math:`\epsilon = 0.01`, so 99% of the users
+    copy; the candidates :math:`\mathcal{S}(u)` are the :math:`\min(d_u,
+    k)` users with the largest Jaccard similarity of training item sets
+    (:math:`k = 10`), drawn uniformly. Choices where that code leaves room:
 
-    * :math:`\mathcal{S}_k(u)`: the :math:`k` users with the largest
-      similarity, ties to lower ids; with Jaccard, users sharing no item are
-      never candidates, and a user without any candidate keeps its items;
-    * :math:`w(u, v)`: uniform (:obj:`weighting='uniform'`) or the
-      similarity clipped at 0 (:obj:`'similarity'`);
-    * :math:`\epsilon` is the probability of copying. (The released BGCF
-      code copies with probability :math:`1 - 0.01` but its model also
-      propagates on the observed graph; here the model sees only sampled
-      graphs, so the default copies a tenth of the users.)
+    * ties go to the lower user id; users sharing no item are never
+      candidates (BGCF's code can pad the list with such users when fewer
+      than :math:`\min(d_u, k)` share an item), and a user without any
+      candidate keeps its items;
+    * :math:`w(u, v)`: uniform (:obj:`weighting='uniform'`, BGCF) or the
+      similarity clipped at 0 (:obj:`'similarity'`).
+
+    :obj:`replace_prob` gives the probability of copying instead of
+    :obj:`epsilon` (:obj:`replace_prob = 1 - epsilon`; e.g.
+    :obj:`replace_prob=0.1` for the Bayesian LightGCN variant, which sees
+    only sampled graphs).
 
     Args:
         interactions (InteractionGraph or torch.Tensor): The training graph
@@ -504,9 +531,11 @@ class NodeCopying(_Generator):
         num_users (int, optional): Users, for a pair tensor (default: the
             largest id + 1).
         num_items (int, optional): Items, likewise.
-        epsilon (float, optional): Probability that a user's items are
-            replaced. (default: :obj:`0.1`)
-        top_k (int, optional): Candidate users per user. (default: :obj:`10`)
+        epsilon (float, optional): BGCF's :math:`\epsilon`, the probability
+            that a user keeps its own items. (default: :obj:`0.01`)
+        top_k (int, optional): :math:`k`, the most candidate users per user
+            (a user of degree :math:`d_u` has at most :math:`d_u`).
+            (default: :obj:`10`)
         similarity (str or torch.Tensor, optional): :obj:`'jaccard'` (of the
             training item sets) or user embeddings :obj:`[U, d]` (e.g. of a
             trained base model; cosine similarity). (default:
@@ -515,19 +544,40 @@ class NodeCopying(_Generator):
             (default: :obj:`'uniform'`)
         batch_size (int, optional): Users per block of the similarity
             computation. (default: automatic)
+        replace_prob (float, optional): The probability that a user's items
+            are replaced, given instead of :obj:`epsilon`.
     """
     def __init__(self, interactions: Interactions,
                  num_users: Optional[int] = None,
-                 num_items: Optional[int] = None, epsilon: float = 0.1,
-                 top_k: int = 10, similarity: Union[str, Tensor] = 'jaccard',
+                 num_items: Optional[int] = None,
+                 epsilon: Optional[float] = None, top_k: int = 10,
+                 similarity: Union[str, Tensor] = 'jaccard',
                  weighting: str = 'uniform',
-                 batch_size: Optional[int] = None):
+                 batch_size: Optional[int] = None,
+                 replace_prob: Optional[float] = None):
         who = self.__class__.__name__
         super().__init__(who, interactions, num_users, num_items)
-        self.epsilon = _check_unit(who, 'epsilon', epsilon)
+        self.epsilon, self.replace_prob = _keep_replace(who, epsilon,
+                                                         replace_prob)
         self.top_k = _check_k(who, 'top_k', top_k)
-        self.candidates, self.probs = self._similar_users(
-            who, self.top_k, similarity, weighting, batch_size)
+        index, score = _similar_users(who, self.pairs, self.num_users,
+                                      self.num_items, self.top_k, similarity,
+                                      batch_size)
+        # BGCF's cap: at most min(d_u, k) candidates, the most similar first
+        # (a stable sort keeps the lower id first among ties).
+        score, order = torch.sort(score, dim=1, descending=True, stable=True)
+        index = index.gather(1, order)
+        rank = torch.arange(index.size(1)).unsqueeze(0)
+        cap = self.user_degree.clamp(max=self.top_k).unsqueeze(1)
+        score = torch.where(rank < cap, score, torch.full_like(score,
+                                                               -math.inf))
+        if weighting not in WEIGHTINGS:
+            raise ValueError(f"{who}: weighting must be one of {WEIGHTINGS}, "
+                             f"got '{weighting}'")
+        self.weighting = weighting
+        self.similarity = similarity if isinstance(similarity, str) \
+            else 'embedding'
+        self.candidates, self.probs = index, _weights(score, weighting)
         self.can_copy = self.probs.sum(1) > 0
 
     def copy_distribution(self) -> Tuple[Tensor, Tensor]:
@@ -538,7 +588,8 @@ class NodeCopying(_Generator):
 
     def _draw(self, g: torch.Generator) -> Tuple[Tensor, Tensor]:
         n = self.num_users
-        copy = torch.rand(n, generator=g, dtype=torch.float64) < self.epsilon
+        copy = torch.rand(n, generator=g, dtype=torch.float64) \
+            < self.replace_prob
         copy &= self.can_copy
         probs = torch.where(self.can_copy[:, None], self.probs,
                             torch.ones_like(self.probs))
@@ -597,8 +648,9 @@ class PECO(_Generator):
       embeddings, weighted by similarity (clipped at 0);
     * a user missing one term (no similar user) uses the other, renormalised;
       a user without any candidate keeps its items;
-    * :math:`\epsilon` mirrors node copying's probability of replacing a
-      user's items, so that both generators perturb the same share of users.
+    * :math:`\epsilon` is, as in :class:`NodeCopying` and BGCF, the
+      probability that a user keeps its items (default :math:`0.01`), so
+      that both generators perturb the same share of users.
 
     Args:
         interactions (InteractionGraph or torch.Tensor): The training graph
@@ -610,8 +662,8 @@ class PECO(_Generator):
             concurrence against user preference. (default: :obj:`0.5`)
         beta (float, optional): Item-degree exponent :math:`\beta \geq 0`.
             (default: :obj:`0.5`)
-        epsilon (float, optional): Probability that a user's items are
-            redrawn. (default: :obj:`0.1`)
+        epsilon (float, optional): BGCF's :math:`\epsilon`, the probability
+            that a user keeps its own items. (default: :obj:`0.01`)
         user_top_k (int, optional): :math:`k`. (default: :obj:`10`)
         item_top_k (int, optional): :math:`m`. (default: :obj:`10`)
         similarity (str or torch.Tensor, optional): :obj:`'jaccard'` or user
@@ -620,19 +672,23 @@ class PECO(_Generator):
             :obj:`'uniform'`. (default: :obj:`'similarity'`)
         batch_size (int, optional): Rows per block of the neighbour-list
             computations. (default: automatic)
+        replace_prob (float, optional): The probability that a user's items
+            are redrawn, given instead of :obj:`epsilon`.
     """
     def __init__(self, interactions: Interactions,
                  num_users: Optional[int] = None,
                  num_items: Optional[int] = None, alpha: float = 0.5,
-                 beta: float = 0.5, epsilon: float = 0.1,
+                 beta: float = 0.5, epsilon: Optional[float] = None,
                  user_top_k: int = 10, item_top_k: int = 10,
                  similarity: Union[str, Tensor] = 'jaccard',
                  weighting: str = 'similarity',
-                 batch_size: Optional[int] = None):
+                 batch_size: Optional[int] = None,
+                 replace_prob: Optional[float] = None):
         who = self.__class__.__name__
         super().__init__(who, interactions, num_users, num_items)
         self.alpha = _check_unit(who, 'alpha', alpha)
-        self.epsilon = _check_unit(who, 'epsilon', epsilon)
+        self.epsilon, self.replace_prob = _keep_replace(who, epsilon,
+                                                         replace_prob)
         beta = float(beta)
         if not math.isfinite(beta) or beta < 0:
             raise ValueError(f"{who}: beta must be a finite number >= 0, got "
@@ -723,7 +779,7 @@ class PECO(_Generator):
         n = self.num_users
         length = self.prob_rowptr.diff()
         redraw = torch.rand(n, generator=g, dtype=torch.float64) \
-            < self.epsilon
+            < self.replace_prob
         redraw &= (length > 0) & (self.user_degree > 0)
         rows = redraw.nonzero().view(-1)
         take = torch.minimum(self.user_degree[rows], length[rows])

@@ -174,7 +174,12 @@ def test_node_copying_distribution_matches_loops(weighting):
     pairs, dense = random_pairs()
     gen = NodeCopying(pairs, 13, 11, top_k=4, weighting=weighting)
     cand, probs = gen.copy_distribution()
-    ref = ref_weights(ref_jaccard_neighbors(dense, 4), weighting)
+    # BGCF's candidates: the min(d_u, k) most similar users (user 1 has one
+    # item, so one candidate).
+    sets = item_sets(dense)
+    ref = ref_weights([ref_topk(row, min(len(sets[u]), 4)) for u, row in
+                       enumerate(ref_jaccard_neighbors(dense, 4))], weighting)
+    assert len(ref[1]) == 1
     for u in range(13):
         got = {int(v): float(p) for v, p in zip(cand[u], probs[u]) if p > 0}
         assert got.keys() == ref[u].keys()
@@ -187,10 +192,10 @@ def node_copy_edge_probs(gen, dense):
     r"""P((u, i) in the sampled graph) from the copy distribution."""
     sets = item_sets(dense)
     cand, probs = gen.copy_distribution()
-    eps = gen.epsilon
+    keep = gen.epsilon  # BGCF's: the probability of keeping one's items
     out = torch.zeros(dense.shape, dtype=torch.float64)
     for u in range(dense.size(0)):
-        copy = eps if bool(gen.can_copy[u]) else 0.0
+        copy = 1 - keep if bool(gen.can_copy[u]) else 0.0
         for i in sets[u]:
             out[u, i] += 1 - copy
         for v, p in zip(cand[u].tolist(), probs[u].tolist()):
@@ -213,8 +218,9 @@ def test_node_copying_sampling_statistics(similarity):
     pairs, dense = random_pairs(8, 7, p=0.4, seed=3)
     sim = 'jaccard' if similarity == 'jaccard' else torch.randn(
         8, 3, generator=torch.Generator().manual_seed(0))
-    gen = NodeCopying(pairs, 8, 7, epsilon=0.4, top_k=3, similarity=sim,
+    gen = NodeCopying(pairs, 8, 7, epsilon=0.6, top_k=3, similarity=sim,
                       weighting='uniform')
+    assert gen.replace_prob == pytest.approx(0.4)
     draws = 800
     freq = frequencies(gen, draws, (8, 7))
     expected = node_copy_edge_probs(gen, dense)
@@ -345,12 +351,12 @@ def test_seeded_sorted_and_in_range(cls):
 @pytest.mark.parametrize('name', ['node_copy', 'peco'])
 def test_adjacency_of_sampled_graph(name):
     graph = clustered_graph()
-    observed = build_generator(name, graph, epsilon=0.0)
+    observed = build_generator(name, graph, epsilon=1.0)  # all keep
     users, items = observed.sample(seed=0)
     assert torch.equal(torch.stack([users, items]), graph.train)
     adj = observed.sample_adj(seed=0)
     assert torch.equal(adj.to_dense(), graph.norm_adj().to_dense())
-    gen = build_generator(name, graph, epsilon=1.0)
+    gen = build_generator(name, graph, epsilon=0.0)  # all replaced
     users, items = gen.sample(seed=3)
     adj = gen.sample_adj(seed=3).to_dense()
     ref = torch.zeros(graph.num_nodes, graph.num_nodes, dtype=torch.float64)
@@ -419,11 +425,36 @@ def test_isolated_users_keep_nothing_and_repr():
     # Users 0 and 1 share nothing with anyone: nobody to copy, no candidate.
     pairs = torch.tensor([[0, 1, 2, 2, 3, 3], [0, 1, 2, 3, 2, 3]])
     graph = InteractionGraph(5, 4, pairs)
-    nc = NodeCopying(graph, epsilon=1.0)
+    nc = NodeCopying(graph, epsilon=0.0)
     assert nc.can_copy.tolist() == [False, False, True, True, False]
     users, items = nc.sample(seed=0)
     assert users.tolist() == [0, 1, 2, 2, 3, 3]
     assert items.tolist() == [0, 1, 2, 3, 2, 3]
-    peco = PECO(graph, epsilon=1.0, alpha=0.0)
+    peco = PECO(graph, replace_prob=1.0, alpha=0.0)
     assert torch.equal(peco.sample(seed=0)[1], items)
-    assert 'epsilon=1.0' in repr(nc) and 'alpha=0.0' in repr(peco)
+    assert 'epsilon=0.0' in repr(nc) and 'alpha=0.0' in repr(peco)
+
+
+@pytest.mark.parametrize('cls', [NodeCopying, PECO])
+def test_epsilon_is_bgcfs_probability_of_keeping(cls):
+    graph = clustered_graph()
+    assert cls(graph).epsilon == 0.01  # BGCF's default: 99% replaced
+    assert cls(graph).replace_prob == pytest.approx(0.99)
+    assert cls(graph, replace_prob=0.1).epsilon == pytest.approx(0.9)
+    with pytest.raises(ValueError, match='not both'):
+        cls(graph, epsilon=0.5, replace_prob=0.5)
+    with pytest.raises(ValueError, match='replace_prob must lie in'):
+        cls(graph, replace_prob=1.5)
+    # Counted on draws: with epsilon = 0.8, about 80% of the users that can
+    # change keep exactly their observed items.
+    gen = cls(graph, epsilon=0.8)
+    sets = [set(graph.train[1][graph.train[0] == u].tolist())
+            for u in range(graph.num_users)]
+    kept = total = 0
+    for seed in range(60):
+        users, items = gen.sample(seed=seed)
+        for u in range(graph.num_users):
+            got = set(items[users == u].tolist())
+            total += 1
+            kept += got == sets[u]
+    assert 0.72 < kept / total < 0.88

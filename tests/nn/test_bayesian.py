@@ -18,7 +18,7 @@ def make(graph, generator='peco', num_samples=3, resample_every=2, seed=0):
                     embedding_dim=8,
                     num_layers=2)
     cls = PECO if generator == 'peco' else NodeCopying
-    gen = cls(graph, epsilon=0.8)
+    gen = cls(graph, replace_prob=0.8)
     return BayesianRecommender(base, gen, num_samples=num_samples,
                                resample_every=resample_every, seed=seed)
 
@@ -164,14 +164,17 @@ def test_cli(monkeypatch, capsys, tmp_path):
             '--layers', '1', '--batch-size', '100', '--ks', '5,10',
             '--no-progress', '--json', '--num-samples', '2',
             '--out', str(tmp_path / 'run')]
-    assert main(args + ['--generator', 'node_copy', '--epsilon', '0.3',
+    assert main(args + ['--generator', 'node_copy', '--keep-prob', '0.3',
                         '--top-k', '4']) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert 0 <= report['test']['recall@10'] <= 1
     state = torch.load(tmp_path / 'run' / 'checkpoint.pt', weights_only=False)
     kwargs = state['meta']['model_kwargs']
     assert kwargs['generator'] == 'node_copy'
+    # --keep-prob is BGCF's epsilon (the probability of keeping one's items)
     assert kwargs['generator_kwargs'] == {'epsilon': 0.3, 'top_k': 4}
+    assert state['meta']['model_kwargs']['generator_kwargs'].get(
+        'replace_prob') is None
     assert kwargs['resample_every'] == 3  # one epoch: ceil(240 / 100)
     assert kwargs['num_samples'] == 2 and kwargs['num_layers'] == 1
     assert main(['evaluate', '--checkpoint',

@@ -134,12 +134,19 @@ def _bayes_lightgcn(graph, num_samples: int = 4,
     :class:`~pyg_recsys.nn.models.LightGCN` (the other arguments) on graphs
     of :obj:`generator` (:obj:`'node_copy'` or :obj:`'peco'`, fitted to the
     training split with :obj:`generator_kwargs`); :obj:`resample_every`
-    defaults to the steps of one epoch at batch size 2048."""
+    defaults to the steps of one epoch at batch size 2048. The model sees
+    sampled graphs only, so a user's items are replaced with probability
+    0.1 (:obj:`replace_prob`) unless :obj:`generator_kwargs` set
+    :obj:`epsilon` (BGCF's probability of keeping them) or
+    :obj:`replace_prob`."""
     from pyg_recsys.data.graph_generators import build_generator
     from pyg_recsys.nn.models.bayesian import BayesianRecommender
     if resample_every is None:
         resample_every = -(-graph.train.size(1) // 2048)
-    gen = build_generator(generator, graph, **(generator_kwargs or {}))
+    gen_kwargs = dict(generator_kwargs or {})
+    if 'epsilon' not in gen_kwargs:
+        gen_kwargs.setdefault('replace_prob', 0.1)
+    gen = build_generator(generator, graph, **gen_kwargs)
     return BayesianRecommender(_model('lightgcn', 'LightGCN')(graph, **kwargs),
                                gen,
                                num_samples=num_samples,
