@@ -129,7 +129,8 @@ def load_dataset(name: str, root: Optional[str] = None,
     Data sets with a published split (:obj:`gowalla`, :obj:`yelp2018`,
     :obj:`ml-1m`, :obj:`sslrec-sparse-yelp`, :obj:`gte-amazon-beauty`,
     :obj:`gte-tmall`, :obj:`gte-sparse-tmall`, :obj:`mind-reclm`,
-    :obj:`lastfm`) use it as is (:obj:`split=None`). :obj:`ml-100k` and
+    :obj:`amazon-cds` (BGCF's Amazon CDs & Vinyl split), :obj:`lastfm`) use
+    it as is (:obj:`split=None`). :obj:`ml-100k` and
     :obj:`facebook-books` are split here: by default at random 80/10/10 per
     user (:func:`~pyg_recsys.data.random_split` with :obj:`seed`);
     :obj:`split='loo'` is :func:`~pyg_recsys.data.leave_one_out`, and
@@ -216,6 +217,7 @@ _LIGHTGCN_DATASETS = {
     'gte-tmall': (31882, 31232),
     'gte-sparse-tmall': (69841, 41351),
     'mind-reclm': (57128, 3827),
+    'amazon-cds': (43169, 35648),
 }
 for _name, (_num_users, _num_items) in _LIGHTGCN_DATASETS.items():
     register_dataset(_name, _lightgcn_loader(_name, _num_users, _num_items))

@@ -18,7 +18,7 @@ from pyg_recsys.data import (
     register_dataset,
 )
 
-NAMES = ['facebook-books', 'gowalla', 'gte-amazon-beauty', 'gte-sparse-tmall',
+NAMES = ['amazon-cds', 'facebook-books', 'gowalla', 'gte-amazon-beauty', 'gte-sparse-tmall',
          'gte-tmall', 'lastfm', 'mind-reclm', 'ml-100k', 'ml-1m',
          'sslrec-sparse-yelp', 'yelp2018']
 
@@ -381,6 +381,8 @@ EXPECTED = {
     'gte-sparse-tmall': (69841, 41351, 183461, None, 65522),
     'mind-reclm': (57128, 3827, 89734, None, 87974),
     'lastfm': (1892, 4489, 42135, None, 10533),
+    # BGCF's split as BARS AmazonCDs_m1 ships it (the data README's counts).
+    'amazon-cds': (43169, 35648, 604475, None, 172951),
 }
 
 
