@@ -18,8 +18,8 @@ from pyg_recsys.data import (
     register_dataset,
 )
 
-NAMES = ['amazon-cds', 'facebook-books', 'gowalla', 'gte-amazon-beauty', 'gte-sparse-tmall',
-         'gte-tmall', 'lastfm', 'mind-reclm', 'ml-100k', 'ml-1m',
+NAMES = ['amazon-cds', 'facebook-books', 'gowalla', 'gte-amazon-beauty',
+         'gte-sparse-tmall', 'gte-tmall', 'lastfm', 'mind-reclm', 'ml-100k', 'ml-1m',
          'sslrec-sparse-yelp', 'yelp2018']
 
 U_DATA = ''.join(f'{u}\t{i}\t{1 + (u * i) % 5}\t{1000 + 7 * u + i}\n'
