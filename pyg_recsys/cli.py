@@ -621,7 +621,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--lr-schedule', dest='lr_schedule',
                    choices=['constant', 'cosine'])
     t.add_argument('--lambda-reg', type=nonneg_float)
-    t.add_argument('--reg-scaling', choices=['lightgcn', 'dccf', 'pyg'])
+    t.add_argument('--reg-scaling', choices=['lightgcn', 'dccf', 'pyg',
+                                              'bgcf'])
     t.add_argument('--sampler', choices=['per_user', 'per_interaction'])
     t.add_argument('--num-negatives', type=positive_int,
                    help='negatives (or, with dns, candidates) per positive')

@@ -35,6 +35,7 @@ __all__ = [
     'SubgraphSampler',
     'TorchNeighborSampler',
     'sample_neighbors',
+    'sample_fixed_neighbors',
     'sampled_adjacency',
     'Interactions',
     'read_lightgcn',
@@ -59,5 +60,6 @@ __all__ = [
 __getattr__, __dir__ = lazy_exports(__name__, {
     name: 'pyg_recsys.data.neighbor'
     for name in ('SubgraphSampler', 'TorchNeighborSampler',
-                 'sample_neighbors', 'sampled_adjacency')
+                 'sample_neighbors', 'sampled_adjacency',
+                 'sample_fixed_neighbors')
 })

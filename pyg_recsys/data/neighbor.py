@@ -284,3 +284,44 @@ class SubgraphSampler:
         adj = sampled_adjacency(torch.stack([row, col]), node, self.degree)
         u, p, n = inverse.split([users.numel(), pos.numel(), neg.numel()])
         return adj, node, u, p, n.view(neg.shape)
+
+
+def sample_fixed_neighbors(rowptr: Tensor, col: Tensor, nodes: Tensor,
+                           k: int, generator: Optional[torch.Generator] = None
+                           ) -> Tensor:
+    r"""Exactly :obj:`k` neighbours of every node in :obj:`nodes`, drawn
+    uniformly **with replacement** from its CSR row (the neighbours of node
+    :math:`v` are :obj:`col[rowptr[v]:rowptr[v + 1]]`), as BGCF samples its
+    neighbourhoods. A node without neighbours gets :obj:`-1` in every slot.
+
+    Args:
+        rowptr (torch.Tensor): CSR offsets, shape :obj:`[N + 1]`.
+        col (torch.Tensor): Neighbour ids.
+        nodes (torch.Tensor): Node ids in :math:`[0, N)`, any shape
+            (repeats are sampled independently).
+        k (int): Draws per node.
+        generator (torch.Generator, optional): Source of randomness.
+
+    Returns:
+        torch.Tensor: :obj:`[*nodes.shape, k]` neighbour ids.
+    """
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"sample_fixed_neighbors: k must be positive, got "
+                         f"{k}")
+    n = rowptr.numel() - 1
+    flat = nodes.reshape(-1).long()
+    if flat.numel() and (int(flat.min()) < 0 or int(flat.max()) >= n):
+        raise ValueError(f"sample_fixed_neighbors: node ids must lie in "
+                         f"[0, {n}), got [{int(flat.min())}, "
+                         f"{int(flat.max())}]")
+    start = rowptr[flat]
+    deg = rowptr[flat + 1] - start
+    u = torch.rand(flat.numel(), k, generator=generator, dtype=torch.float64,
+                   device=rowptr.device)
+    offset = (u * deg.unsqueeze(1)).long()
+    offset = torch.minimum(offset, (deg - 1).clamp(min=0).unsqueeze(1))
+    pos = (start.unsqueeze(1) + offset).clamp_(max=max(col.numel() - 1, 0))
+    out = col[pos] if col.numel() else torch.full_like(pos, -1)
+    out = out.masked_fill_((deg == 0).unsqueeze(1), -1)
+    return out.view(*nodes.shape, k)

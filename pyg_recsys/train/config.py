@@ -12,7 +12,7 @@ SELECT_RULES = ('valid', 'last', 'test')
 LR_SCHEDULES = ('constant', 'cosine')
 NEGATIVE_SAMPLING = ('uniform', 'dns')
 NEGATIVE_POOLS = ('all', 'train')
-REG_SCALINGS = ('lightgcn', 'dccf', 'pyg')
+REG_SCALINGS = ('lightgcn', 'dccf', 'pyg', 'bgcf')
 SAMPLERS = ('per_user', 'per_interaction')
 METRIC_NAMES = ('recall', 'ndcg', 'precision', 'hit', 'mrr', 'map', 'f1')
 
@@ -57,7 +57,8 @@ class TrainConfig:
             per epoch from :obj:`lr` to 0 at :obj:`epochs`).
         lambda_reg (float): L2 strength on the batch's ego embeddings.
         reg_scaling (str): :obj:`'lightgcn'`, :obj:`'dccf'` or :obj:`'pyg'`
-            (see :mod:`pyg_recsys.nn.loss`).
+            (see :mod:`pyg_recsys.nn.loss`), or :obj:`'bgcf'` (BGCF only: half
+            the squared norms of its output representations, summed).
         sampler (str): :obj:`'per_user'` or :obj:`'per_interaction'`.
         steps_per_epoch (int, optional): Mini-batches per epoch. :obj:`None`
             draws as many triples as there are training interactions (the

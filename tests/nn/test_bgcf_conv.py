@@ -107,3 +107,32 @@ def test_homogeneous_input_and_errors():
         BGCFMeanConv(4, 2, act='gelu')
     with pytest.raises(ValueError, match='dropout must lie'):
         BGCFAttentionConv(4, 2, dropout=1.0)
+
+
+@pytest.mark.parametrize('cls', [BGCFMeanConv, BGCFAttentionConv])
+def test_fixed_neighbourhoods_equal_edge_index_path(cls):
+    # Dense [n, k] draws (with repeats and an empty row) against the same
+    # draws as edges; values and gradients.
+    g = torch.Generator().manual_seed(3)
+    x_src = torch.randn(7, 4, generator=g, dtype=torch.float64,
+                        requires_grad=True)
+    x_dst = torch.randn(3, 4, generator=g, dtype=torch.float64,
+                        requires_grad=True)
+    nbr = torch.tensor([[1, 1, 4, 6], [0, 2, 3, 3], [-1, -1, -1, -1]])
+    mask = nbr >= 0
+    conv = cls(4, 2).double().eval()
+    dense = conv.forward_fixed(x_dst, x_src[nbr.clamp(min=0)], mask)
+    keep = mask.nonzero()
+    edge_index = torch.stack([nbr[mask], keep[:, 0]])
+    sparse = conv((x_src, x_dst), edge_index)
+    assert torch.allclose(dense, sparse)
+    ga = torch.autograd.grad(dense.sum(), (x_src, x_dst))
+    gb = torch.autograd.grad(sparse.sum(), (x_src, x_dst))
+    assert all(torch.allclose(a, b) for a, b in zip(ga, gb))
+    assert bool(torch.isfinite(ga[0]).all())
+    full = conv.forward_fixed(x_dst[:2], x_src[nbr[:2]])  # no mask: all
+    assert torch.allclose(full, dense[:2])
+    with pytest.raises(ValueError, match=r'\[n, k, F\]'):
+        conv.forward_fixed(x_dst, x_src)
+    with pytest.raises(ValueError, match='mask must have shape'):
+        conv.forward_fixed(x_dst, x_src[nbr.clamp(min=0)], mask[:, :2])

@@ -1,4 +1,4 @@
-from typing import Tuple, Union
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +31,18 @@ def _check_edges(who: str, edge_index: Tensor, x: PairTensor) -> None:
         if int(row.min()) < 0 or int(row.max()) >= n:
             raise ValueError(f"'{who}': {side} ids must lie in [0, {n}), "
                              f"got [{int(row.min())}, {int(row.max())}]")
+
+
+def _check_fixed(who: str, x: Tensor, x_nbr: Tensor,
+                 mask: Optional[Tensor]) -> None:
+    if x.dim() != 2 or x_nbr.dim() != 3 or x_nbr.size(0) != x.size(0) or \
+            x_nbr.size(2) != x.size(1):
+        raise ValueError(f"'{who}' expects targets [n, F] and neighbours "
+                         f"[n, k, F], got {tuple(x.shape)} and "
+                         f"{tuple(x_nbr.shape)}")
+    if mask is not None and mask.shape != x_nbr.shape[:2]:
+        raise ValueError(f"'{who}': mask must have shape "
+                         f"{tuple(x_nbr.shape[:2])}, got {tuple(mask.shape)}")
 
 
 class BGCFMeanConv(MessagePassing):
@@ -98,6 +110,24 @@ class BGCFMeanConv(MessagePassing):
                                                      x[1].size(0)))
         mean = F.dropout(mean, p=self.dropout, training=self.training)
         out = self.lin(torch.cat([x[1], mean], dim=-1))
+        return torch.tanh(out) if self.act == 'tanh' else out.relu()
+
+    def forward_fixed(self, x: Tensor, x_nbr: Tensor,
+                      mask: Optional[Tensor] = None) -> Tensor:
+        r"""The same on fixed-size neighbourhoods held densely (as a
+        sampler with replacement draws them): :obj:`x` the targets
+        :obj:`[n, F]`, :obj:`x_nbr` their neighbours :obj:`[n, k, F]`,
+        :obj:`mask` :obj:`[n, k]` the slots that hold a neighbour (default:
+        all). Equal to :meth:`forward` on the edges of the valid slots, with
+        one gather and no scatter."""
+        _check_fixed(self.__class__.__name__, x, x_nbr, mask)
+        if mask is None:
+            mean = x_nbr.mean(1)
+        else:
+            m = mask.unsqueeze(-1).to(x_nbr.dtype)
+            mean = (x_nbr * m).sum(1) / m.sum(1).clamp(min=1.0)
+        mean = F.dropout(mean, p=self.dropout, training=self.training)
+        out = self.lin(torch.cat([x, mean], dim=-1))
         return torch.tanh(out) if self.act == 'tanh' else out.relu()
 
     def message(self, x_j: Tensor) -> Tensor:
@@ -171,6 +201,25 @@ class BGCFAttentionConv(MessagePassing):
         agg = self.propagate(edge_index, x=x, size=(x[0].size(0),
                                                     x[1].size(0)))
         return self.lin(torch.cat([agg, x[1]], dim=-1))
+
+    def forward_fixed(self, x: Tensor, x_nbr: Tensor,
+                      mask: Optional[Tensor] = None) -> Tensor:
+        r"""The same on fixed-size neighbourhoods held densely: :obj:`x`
+        the targets :obj:`[n, F]`, :obj:`x_nbr` their neighbours
+        :obj:`[n, k, F]`, :obj:`mask` :obj:`[n, k]` the slots that hold a
+        neighbour (default: all). Equal to :meth:`forward` on the edges of
+        the valid slots (dropout drawn per slot, as per edge there)."""
+        _check_fixed(self.__class__.__name__, x, x_nbr, mask)
+        x_nbr = F.dropout(x_nbr, p=self.dropout, training=self.training)
+        score = torch.bmm(x_nbr, x.unsqueeze(-1)).squeeze(-1)
+        if mask is not None:  # rows without any slot stay finite (no NaN)
+            empty = ~mask.any(1, keepdim=True)
+            score = score.masked_fill(~mask & ~empty, float('-inf'))
+        alpha = torch.softmax(score, dim=1)
+        if mask is not None:  # a target without neighbours attends to none
+            alpha = alpha.masked_fill(~mask, 0.0)
+        agg = torch.bmm(alpha.unsqueeze(1), x_nbr).squeeze(1)
+        return self.lin(torch.cat([agg, x], dim=-1))
 
     def message(self, x_i: Tensor, x_j: Tensor, index: Tensor,
                 size_i: int) -> Tensor:

@@ -5,6 +5,7 @@ from pyg_recsys._lazy import lazy_exports
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     from pyg_recsys.nn.models.base import EmbeddingRecommender  # noqa: F401
     from pyg_recsys.nn.models.bayesian import BayesianRecommender  # noqa: F401
+    from pyg_recsys.nn.models.bgcf import BGCF  # noqa: F401
     from pyg_recsys.nn.models.ctr import ClickSequenceDNN  # noqa: F401
     from pyg_recsys.nn.models.dccf import DCCF  # noqa: F401
     from pyg_recsys.nn.models.gte import GTE, topological_closeness  # noqa: F401
@@ -30,7 +31,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     )
 
 _WHERE = {'EmbeddingRecommender': 'base',
-          'BayesianRecommender': 'bayesian', 'DCCF': 'dccf', 'GTE': 'gte',
+          'BayesianRecommender': 'bayesian', 'BGCF': 'bgcf', 'DCCF': 'dccf',
+          'GTE': 'gte',
           'topological_closeness': 'gte', 'LightGCN': 'lightgcn', 'MF': 'mf',
           'MostPopular': 'mf', 'Sheaf4Rec': 'sheaf4rec',
           'build_model': 'registry', 'list_models': 'registry',

@@ -153,12 +153,25 @@ def _bayes_lightgcn(graph, num_samples: int = 4,
                                resample_every=resample_every, seed=seed)
 
 
+def _bgcf(graph, generator: str = 'node_copy',
+          generator_kwargs: Optional[dict] = None, **kwargs):
+    r""":class:`~pyg_recsys.nn.models.BGCF` with :obj:`generator`
+    (:obj:`'node_copy'`, BGCF's, or :obj:`'peco'`) fitted to the training
+    split with :obj:`generator_kwargs` (default: BGCF's
+    :math:`\epsilon = 0.01`, top 10 users)."""
+    from pyg_recsys.data.graph_generators import build_generator
+    from pyg_recsys.nn.models.bgcf import BGCF
+    gen = build_generator(generator, graph, **(generator_kwargs or {}))
+    return BGCF(graph.num_users, graph.num_items, gen, **kwargs)
+
+
 _BUILTINS = {
     'lightgcn': _model('lightgcn', 'LightGCN'),
     'dccf': _model('dccf', 'DCCF'),
     'sheaf4rec': _model('sheaf4rec', 'Sheaf4Rec'),
     'gte': _gte,
     'bayes-lightgcn': _bayes_lightgcn,
+    'bgcf': _bgcf,
     'mf': _model('mf', 'MF'),
     'mostpop': _mostpop,
 }
