@@ -18,7 +18,9 @@ import torch
 from pyg_recsys import __version__
 
 # Model options of the command line and the models that take them.
-_DIM_MODELS = ('lightgcn', 'dccf', 'mf', 'sheaf4rec', 'bayes-lightgcn')
+_DIM_MODELS = ('lightgcn', 'dccf', 'mf', 'sheaf4rec', 'bayes-lightgcn',
+               'bgcf')
+_BAYES_MODELS = ('bayes-lightgcn', 'bgcf')
 _LAYER_MODELS = ('lightgcn', 'dccf', 'sheaf4rec', 'bayes-lightgcn')
 
 
@@ -125,11 +127,14 @@ def _load_graph(spec: Dict):
 
 
 def _bayes_kwargs(args, model_kwargs: Dict, config, graph) -> None:
-    r"""The generator and sampling options of :obj:`bayes-lightgcn`:
-    command-line values over the recipe's; a new training graph every epoch
-    (:obj:`--resample-every` steps) unless told otherwise; the training seed
-    also seeds the graph streams."""
-    name = args.generator or model_kwargs.get('generator', 'peco')
+    r"""The generator and sampling options of :obj:`bayes-lightgcn` and
+    :obj:`bgcf`: command-line values over the recipe's; a new training graph
+    every epoch (:obj:`--resample-every` steps) unless told otherwise;
+    :obj:`--num-samples` is BGCF's number of inference passes; the training
+    seed also seeds the graph streams."""
+    bgcf = args.model == 'bgcf'
+    name = args.generator or model_kwargs.get(
+        'generator', 'node_copy' if bgcf else 'peco')
     model_kwargs['generator'] = name
     gen = dict(model_kwargs.get('generator_kwargs') or {})
     options = {'keep_prob': 'epsilon', 'replace_prob': 'replace_prob',
@@ -145,8 +150,9 @@ def _bayes_kwargs(args, model_kwargs: Dict, config, graph) -> None:
             gen[key] = getattr(args, arg)
     model_kwargs['generator_kwargs'] = gen
     if args.num_samples is not None:
-        model_kwargs['num_samples'] = args.num_samples
-    model_kwargs['resample_every'] = (
+        model_kwargs['num_eval_passes' if bgcf else 'num_samples'] = \
+            args.num_samples
+    model_kwargs['steps_per_graph' if bgcf else 'resample_every'] = (
         args.resample_every if args.resample_every is not None
         else config.steps_per_epoch
         or -(-graph.train.size(1) // config.batch_size))
@@ -165,13 +171,14 @@ def _check_model_args(args) -> None:
     bayes = ('generator', 'num_samples', 'resample_every', 'keep_prob',
              'replace_prob', 'top_k', 'alpha', 'beta', 'item_top_k')
     given = [a for a in bayes if getattr(args, a) is not None]
-    if given and args.model != 'bayes-lightgcn':
+    if given and args.model not in _BAYES_MODELS:
         raise ValueError(f"--{given[0].replace('_', '-')} is an option of "
-                         f"bayes-lightgcn")
-    if args.model == 'bayes-lightgcn':
+                         f"bayes-lightgcn and bgcf")
+    if args.model in _BAYES_MODELS:
         peco_only = [a for a in ('alpha', 'beta', 'item_top_k')
                      if getattr(args, a) is not None]
-        if peco_only and (args.generator or 'peco') != 'peco':
+        default = 'node_copy' if args.model == 'bgcf' else 'peco'
+        if peco_only and (args.generator or default) != 'peco':
             raise ValueError(f"--{peco_only[0].replace('_', '-')} is a PECO "
                              f"option (node copying takes --keep-prob or "
                              f"--replace-prob, and --top-k)")
@@ -402,7 +409,7 @@ def cmd_train(args) -> int:
     graph = _load_graph(spec)
     if rank == 0:
         print(f'pyg-recsys {__version__}: {graph}', file=sys.stderr)
-    if args.model == 'bayes-lightgcn':
+    if args.model in _BAYES_MODELS:
         _bayes_kwargs(args, model_kwargs, config, graph)
     torch.manual_seed(config.seed)
     model = build_model(args.model, graph, **model_kwargs)
@@ -585,7 +592,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser('train', help='train a model and report its metrics')
     t.add_argument('model', help='a registered model (see `pyg-recsys '
                    'models`): lightgcn, dccf, sheaf4rec, gte, '
-                   'bayes-lightgcn, mf, mostpop; on sequences: gru-user, '
+                   'bayes-lightgcn, bgcf, mf, mostpop; on sequences: gru-user, '
                    'lstm-user; on impressions: click-dnn')
     src = t.add_mutually_exclusive_group(required=True)
     src.add_argument('--dataset', help='a named data set (see `pyg-recsys '
@@ -632,11 +639,12 @@ def build_parser() -> argparse.ArgumentParser:
                    'per node, one count per layer (-1: all), e.g. 10 10 10')
     t.add_argument('--dim', type=positive_int, help='embedding size')
     t.add_argument('--layers', type=count, help='propagation layers')
-    b = t.add_argument_group('bayes-lightgcn (sampled graphs)')
+    b = t.add_argument_group('bayes-lightgcn, bgcf (sampled graphs)')
     b.add_argument('--generator', choices=['node_copy', 'peco'],
-                   help='graph generator (default: the recipe\'s, peco)')
+                   help="graph generator (default: the recipe's; peco for "
+                        "bayes-lightgcn, node_copy for bgcf)")
     b.add_argument('--num-samples', type=positive_int,
-                   help='sampled graphs averaged at inference')
+                   help='sampled graphs (bgcf: passes) averaged at inference')
     b.add_argument('--resample-every', type=positive_int,
                    help='optimiser steps per sampled training graph '
                    '(default: one epoch)')

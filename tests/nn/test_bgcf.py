@@ -152,3 +152,34 @@ def test_trains_through_trainer_and_errors():
         BGCF(graph.num_users, graph.num_items, gen, dropout=(0.1, ))
     with pytest.raises(ValueError, match='num_neighbors must be'):
         BGCF(graph.num_users, graph.num_items, gen, num_neighbors=0)
+
+
+def test_cli_trains_bgcf_with_bgcf_flags(tmp_path, monkeypatch, capsys):
+    import json
+
+    from pyg_recsys.cli import main
+    from pyg_recsys.data import datasets
+    from pyg_recsys.train import get_recipe
+    recipe = get_recipe('bgcf', 'amazon-cds')
+    assert recipe.train['batch_size'] == 5000 and \
+        recipe.train['num_negatives'] == 10
+    monkeypatch.setitem(datasets._REGISTRY, 'toy-bgcf',
+                        lambda root, split, seed, **kw: clustered_graph())
+    args = ['train', 'bgcf', '--dataset', 'toy-bgcf', '--root', str(tmp_path),
+            '--epochs', '2', '--eval-every', '1', '--dim', '8',
+            '--batch-size', '100', '--ks', '10,20', '--no-progress', '--json',
+            '--num-samples', '2', '--keep-prob', '0.5', '--top-k', '3',
+            '--out', str(tmp_path / 'run')]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert 0 <= report['test']['recall@10'] <= 1
+    state = torch.load(tmp_path / 'run' / 'checkpoint.pt', weights_only=False)
+    kwargs = state['meta']['model_kwargs']
+    assert kwargs['generator'] == 'node_copy'
+    assert kwargs['generator_kwargs'] == {'epsilon': 0.5, 'top_k': 3}
+    assert kwargs['steps_per_graph'] == 3  # one epoch: ceil(240 / 100)
+    assert kwargs['num_eval_passes'] == 2
+    assert main(['evaluate', '--checkpoint',
+                 str(tmp_path / 'run' / 'checkpoint.pt'), '--json']) == 0
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert again['test'] == pytest.approx(report['test'])
