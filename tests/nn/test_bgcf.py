@@ -183,3 +183,19 @@ def test_cli_trains_bgcf_with_bgcf_flags(tmp_path, monkeypatch, capsys):
                  str(tmp_path / 'run' / 'checkpoint.pt'), '--json']) == 0
     again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert again['test'] == pytest.approx(report['test'])
+
+
+def test_bgcf_with_peco_is_the_papers_comparison():
+    graph = clustered_graph()
+    from pyg_recsys.data import PECO
+    model = build_model('bgcf', graph, generator='peco',
+                        generator_kwargs={'alpha': 0.5}, embedding_dim=8,
+                        out_channels=4, num_eval_passes=2)
+    assert isinstance(model.generator, PECO)
+    assert model.generator.epsilon == 0.01  # the same convention as BGCF
+    # Its sampled graphs are PECO's draws with the model's graph seeds.
+    users, items = model.generator.sample(seed=model.seed + (1 << 20))
+    rowptr, col = model.sampled[0]
+    u0 = items[users == 0] + graph.num_users
+    assert torch.equal(col[rowptr[0]:rowptr[1]], u0)
+    assert model.get_embedding().shape == (graph.num_nodes, 12)
