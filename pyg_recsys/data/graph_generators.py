@@ -457,11 +457,13 @@ class _Generator:
         raise NotImplementedError
 
     def _similar_users(self, who: str, top_k: int, similarity,
-                       weighting: str, batch_size: Optional[int]
+                       weighting: str, batch_size: Optional[int],
+                       cap: Optional[Tensor] = None
                        ) -> Tuple[Tensor, Tensor]:
         r"""Sets :obj:`weighting` and :obj:`similarity` and returns the
         :obj:`top_k` most similar users of every user with their weights
-        :math:`w(u, \cdot)`."""
+        :math:`w(u, \cdot)`; with :obj:`cap`, only the :obj:`cap[u]` most
+        similar of user :math:`u`'s (ties to the lower id) keep a weight."""
         if weighting not in WEIGHTINGS:
             raise ValueError(f"{who}: weighting must be one of {WEIGHTINGS}, "
                              f"got '{weighting}'")
@@ -471,6 +473,12 @@ class _Generator:
         index, score = _similar_users(who, self.pairs, self.num_users,
                                       self.num_items, top_k, similarity,
                                       batch_size)
+        if cap is not None:  # a stable sort keeps lower ids first in ties
+            score, order = torch.sort(score, dim=1, descending=True,
+                                      stable=True)
+            index = index.gather(1, order)
+            rank = torch.arange(index.size(1)).unsqueeze(0)
+            score = score.masked_fill(rank >= cap.unsqueeze(1), -math.inf)
         return index, _weights(score, weighting)
 
     def sample_adj(self, seed: Optional[int] = None,
@@ -560,24 +568,10 @@ class NodeCopying(_Generator):
         self.epsilon, self.replace_prob = _keep_replace(who, epsilon,
                                                          replace_prob)
         self.top_k = _check_k(who, 'top_k', top_k)
-        index, score = _similar_users(who, self.pairs, self.num_users,
-                                      self.num_items, self.top_k, similarity,
-                                      batch_size)
-        # BGCF's cap: at most min(d_u, k) candidates, the most similar first
-        # (a stable sort keeps the lower id first among ties).
-        score, order = torch.sort(score, dim=1, descending=True, stable=True)
-        index = index.gather(1, order)
-        rank = torch.arange(index.size(1)).unsqueeze(0)
-        cap = self.user_degree.clamp(max=self.top_k).unsqueeze(1)
-        score = torch.where(rank < cap, score, torch.full_like(score,
-                                                               -math.inf))
-        if weighting not in WEIGHTINGS:
-            raise ValueError(f"{who}: weighting must be one of {WEIGHTINGS}, "
-                             f"got '{weighting}'")
-        self.weighting = weighting
-        self.similarity = similarity if isinstance(similarity, str) \
-            else 'embedding'
-        self.candidates, self.probs = index, _weights(score, weighting)
+        # BGCF's cap: at most min(d_u, k) candidates, the most similar.
+        self.candidates, self.probs = self._similar_users(
+            who, self.top_k, similarity, weighting, batch_size,
+            cap=self.user_degree.clamp(max=self.top_k))
         self.can_copy = self.probs.sum(1) > 0
 
     def copy_distribution(self) -> Tuple[Tensor, Tensor]:
