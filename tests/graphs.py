@@ -27,3 +27,15 @@ def clustered_graph(seed: int = 0, users: int = 40, items: int = 30,
         return InteractionGraph(users, items, pairs[:, perm[n:]], test=test)
     return InteractionGraph(users, items, pairs[:, perm[2 * n:]],
                             valid=pairs[:, perm[n:2 * n]], test=test)
+
+
+def popularity_recall(graph, k: int = 10) -> float:
+    r"""Test Recall@k of the most-popular baseline on :obj:`graph`, the bar
+    a trained model must clear in the training tests."""
+    from pyg_recsys.nn import MostPopular
+    from pyg_recsys.train import TrainConfig, Trainer
+    pop = MostPopular(graph.item_degree(), graph.num_users)
+    report = Trainer(pop, graph, TrainConfig(monitor=f'recall@{k}',
+                                             select='last'),
+                     progress=False).fit()
+    return report['test'][f'recall@{k}']

@@ -36,10 +36,18 @@ class BPRSampler:
             item ids only, e.g. the items with training interactions, so
             that items held out for cold-start evaluation are never pushed
             down in training. (default: :obj:`None`, all items)
+        shared_negatives (bool, optional): :meth:`batches` draws
+            :obj:`num_negatives` negatives per mini-batch, uniform over the
+            pool and shared by all its triples (shape :obj:`[1, M]`),
+            without rejecting anyone's positives. (default: :obj:`False`)
+
+    With several negatives per triple, :meth:`batches` draws them batch by
+    batch (hundreds per triple over an epoch would not fit in memory).
     """
     def __init__(self, graph: InteractionGraph, scheme: str = 'per_user',
                  num_negatives: int = 1, seed: int = 0,
-                 negative_items: Optional[Tensor] = None):
+                 negative_items: Optional[Tensor] = None,
+                 shared_negatives: bool = False):
         if scheme not in SCHEMES:
             raise ValueError(f"BPRSampler: unknown scheme '{scheme}' "
                              f"(expected one of {SCHEMES})")
@@ -48,6 +56,7 @@ class BPRSampler:
                              f"{num_negatives}")
         self.scheme = scheme
         self.num_negatives = num_negatives
+        self.shared_negatives = bool(shared_negatives)
         self.num_items = graph.num_items
         self.generator = torch.Generator().manual_seed(seed)
         self.rowptr, self.col = graph.csr('train')
@@ -114,10 +123,10 @@ class BPRSampler:
             todo = todo[self.is_positive(flat[todo], neg[todo])]
         return neg.view(users.shape)
 
-    def sample(self, num_samples: Optional[int] = None
-               ) -> Tuple[Tensor, Tensor, Tensor]:
-        r"""One epoch's worth (or :obj:`num_samples`) of triples
-        :obj:`(users, pos, neg)` in random order."""
+    def positives(self, num_samples: Optional[int] = None
+                  ) -> Tuple[Tensor, Tensor]:
+        r"""One epoch's worth (or :obj:`num_samples`) of training pairs
+        :obj:`(users, pos)` in the order of the scheme."""
         n = self.num_interactions if num_samples is None else num_samples
         if self.scheme == 'per_user':
             pick = torch.randint(self.active_users.numel(), (n, ),
@@ -133,10 +142,23 @@ class BPRSampler:
             ])[:n]
             key = self.keys[perm]
             users, pos = key // self.num_items, key % self.num_items
-        shape = (n, ) if self.num_negatives == 1 else (n, self.num_negatives)
-        neg_users = users if self.num_negatives == 1 else \
-            users.view(-1, 1).expand(shape)
-        return users, pos, self.negatives(neg_users)
+        return users, pos
+
+    def _negatives_of(self, users: Tensor) -> Tensor:
+        if self.shared_negatives:
+            return self._draw((1, self.num_negatives))
+        if self.num_negatives == 1:
+            return self.negatives(users)
+        return self.negatives(users.view(-1, 1).expand(
+            users.numel(), self.num_negatives))
+
+    def sample(self, num_samples: Optional[int] = None
+               ) -> Tuple[Tensor, Tensor, Tensor]:
+        r"""One epoch's worth (or :obj:`num_samples`) of triples
+        :obj:`(users, pos, neg)` in random order (:obj:`neg` of shape
+        :obj:`[n]`, :obj:`[n, M]`, or :obj:`[1, M]` when shared)."""
+        users, pos = self.positives(num_samples)
+        return users, pos, self._negatives_of(users)
 
     def batches(self, batch_size: int, num_samples: Optional[int] = None
                 ) -> Iterator[Tuple[Tensor, Tensor, Tensor]]:
@@ -145,14 +167,22 @@ class BPRSampler:
         if batch_size <= 0:
             raise ValueError(f"BPRSampler: batch_size must be positive, got "
                              f"{batch_size}")
-        users, pos, neg = self.sample(num_samples)
+        if self.num_negatives == 1 and not self.shared_negatives:
+            users, pos, neg = self.sample(num_samples)
+            for start in range(0, users.numel(), batch_size):
+                end = start + batch_size
+                yield users[start:end], pos[start:end], neg[start:end]
+            return
+        users, pos = self.positives(num_samples)
         for start in range(0, users.numel(), batch_size):
             end = start + batch_size
-            yield users[start:end], pos[start:end], neg[start:end]
+            yield users[start:end], pos[start:end], \
+                self._negatives_of(users[start:end])
 
     def __len__(self) -> int:
         return self.num_interactions
 
     def __repr__(self) -> str:
+        shared = ', shared_negatives=True' if self.shared_negatives else ''
         return (f"{self.__class__.__name__}(scheme='{self.scheme}', "
-                f"num_negatives={self.num_negatives})")
+                f"num_negatives={self.num_negatives}{shared})")

@@ -5,6 +5,7 @@ from pyg_recsys._lazy import lazy_exports
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     from pyg_recsys.nn import loss  # noqa: F401
     from pyg_recsys.nn.conv import (  # noqa: F401
+        BehaviorConv,
         BGCFAttentionConv,
         BGCFMeanConv,
         IntentConv,
@@ -20,18 +21,20 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
         LightGCN,
         MostPopular,
         Sheaf4Rec,
+        SimpleX,
+        UltraGCN,
     )
 
 __all__ = ['LightConv', 'IntentConv', 'SheafConv', 'BGCFMeanConv',
            'BGCFAttentionConv', 'LightGCN', 'DCCF', 'MF',
            'MostPopular', 'Sheaf4Rec', 'GTE', 'BayesianRecommender', 'BGCF',
-           'loss']
+           'BehaviorConv', 'SimpleX', 'UltraGCN', 'loss']
 __getattr__, __dir__ = lazy_exports(__name__, {
     'loss': 'pyg_recsys.nn.loss',
     **{name: 'pyg_recsys.nn.conv' for name in
        ('LightConv', 'IntentConv', 'SheafConv', 'BGCFMeanConv',
-        'BGCFAttentionConv')},
+        'BGCFAttentionConv', 'BehaviorConv')},
     **{name: 'pyg_recsys.nn.models' for name in
        ('LightGCN', 'DCCF', 'MF', 'MostPopular', 'Sheaf4Rec', 'GTE',
-        'BayesianRecommender', 'BGCF')},
+        'BayesianRecommender', 'BGCF', 'SimpleX', 'UltraGCN')},
 })

@@ -27,6 +27,8 @@ from torch import Tensor
 from pyg_recsys.ops.spmm import use_extension
 
 REG_SCALINGS = ('lightgcn', 'dccf', 'pyg')
+#: The ranking objectives of :func:`ranking_loss`.
+RANKING_LOSSES = ('bpr', 'ccl', 'softmax')
 
 
 def bpr_loss(pos_score: Tensor, neg_score: Tensor) -> Tensor:
@@ -47,6 +49,153 @@ def bpr_loss(pos_score: Tensor, neg_score: Tensor) -> Tensor:
         raise ValueError(f"bpr_loss: positive scores {tuple(pos_score.shape)} "
                          f"and negative scores {tuple(neg_score.shape)} differ")
     return F.softplus(neg_score - pos_score).mean()
+
+
+def _scores_2d(name: str, pos_score: Tensor, neg_score: Tensor) -> Tensor:
+    if pos_score.dim() != 1:
+        raise ValueError(f"{name}: positive scores must have shape [B], got "
+                         f"{tuple(pos_score.shape)}")
+    if neg_score.dim() == 1:
+        neg_score = neg_score.view(-1, 1)
+    if neg_score.dim() != 2 or neg_score.size(0) != pos_score.size(0):
+        raise ValueError(f"{name}: negative scores must have shape [B] or "
+                         f"[B, M] with B = {pos_score.size(0)}, got "
+                         f"{tuple(neg_score.shape)}")
+    return neg_score
+
+
+def cosine_contrastive_loss(pos_score: Tensor, neg_score: Tensor,
+                            margin: float = 0.9,
+                            negative_weight: Optional[float] = None
+                            ) -> Tensor:
+    r"""The cosine contrastive loss (CCL) of the `"SimpleX: A Simple and
+    Strong Baseline for Collaborative Filtering"
+    <https://arxiv.org/abs/2109.12613>`_ paper, on cosine scores
+    :math:`s \in [-1, 1]`, averaged over the batch:
+
+    .. math::
+        \frac{1}{B} \sum_b \Big[ (1 - s^+_b)_+ + \frac{w}{M}
+        \sum_{j=1}^{M} (s^-_{bj} - m)_+ \Big],
+
+    with margin :math:`m` and negative weight :math:`w`; without a weight
+    the negatives' terms are summed (:math:`w = M`), as in SimpleX's code.
+
+    Args:
+        pos_score (torch.Tensor): Cosine scores of the positive pairs,
+            shape :obj:`[B]`.
+        neg_score (torch.Tensor): Cosine scores of the negatives, shape
+            :obj:`[B, M]` (or :obj:`[B]` for one each).
+        margin (float, optional): :math:`m`; negatives scoring at most
+            :math:`m` cost nothing. (default: :obj:`0.9`)
+        negative_weight (float, optional): :math:`w`. (default: :obj:`None`)
+    """
+    neg_score = _scores_2d('cosine_contrastive_loss', pos_score, neg_score)
+    neg = torch.relu(neg_score - margin)
+    neg = neg.sum(-1) if negative_weight is None else \
+        neg.mean(-1) * negative_weight
+    return (torch.relu(1.0 - pos_score) + neg).mean()
+
+
+def sampled_softmax_loss(pos_score: Tensor, neg_score: Tensor,
+                         temperature: float = 1.0) -> Tensor:
+    r"""Softmax cross-entropy of each positive against its sampled
+    negatives, averaged over the batch:
+
+    .. math::
+        \frac{1}{B} \sum_b -\ln \frac{\exp(s^+_b / \tau)}
+        {\exp(s^+_b / \tau) + \sum_{j=1}^{M} \exp(s^-_{bj} / \tau)}.
+
+    No correction for the sampling distribution is applied (the negatives
+    are uniform).
+
+    Args:
+        pos_score (torch.Tensor): Scores of the positive pairs, :obj:`[B]`.
+        neg_score (torch.Tensor): Scores of the negatives, :obj:`[B, M]`
+            (or :obj:`[B]`).
+        temperature (float, optional): :math:`\tau`. (default: :obj:`1.0`)
+    """
+    neg_score = _scores_2d('sampled_softmax_loss', pos_score, neg_score)
+    logits = torch.cat([pos_score.view(-1, 1), neg_score], dim=1)
+    logits = logits / temperature
+    return (torch.logsumexp(logits, dim=1) - logits[:, 0]).mean()
+
+
+def constraint_bce_loss(pos_score: Tensor, neg_score: Tensor,
+                        pos_weight: Optional[Tensor] = None,
+                        neg_weight: Optional[Tensor] = None,
+                        negative_weight: float = 1.0) -> Tensor:
+    r"""The main objective :math:`\mathcal{L}_O` of the `"UltraGCN: Ultra
+    Simplification of Graph Convolutional Networks for Recommendation"
+    <https://arxiv.org/abs/2110.15114>`_ paper: binary cross-entropy of the
+    positive scores against 1 and of :math:`M` negatives per positive
+    against 0, each weighted, **summed** over the batch as in UltraGCN's
+    code:
+
+    .. math::
+        \sum_b \Big[ \omega^+_b \ln(1 + e^{-s^+_b}) + \frac{w}{M}
+        \sum_{j=1}^{M} \omega^-_{bj} \ln(1 + e^{s^-_{bj}}) \Big],
+
+    with negative weight :math:`w` and per-pair weights :math:`\omega`
+    (UltraGCN's :math:`w_1 + w_2 \beta_{u,i}`, see
+    :func:`pyg_recsys.nn.models.ultragcn.constraint_weights`; :obj:`None`
+    for 1).
+
+    Args:
+        pos_score (torch.Tensor): Positive scores (logits), shape :obj:`[B]`.
+        neg_score (torch.Tensor): Negative scores, :obj:`[B, M]` (or
+            :obj:`[B]`).
+        pos_weight (torch.Tensor, optional): :math:`\omega^+`, shape
+            :obj:`[B]`.
+        neg_weight (torch.Tensor, optional): :math:`\omega^-`, the shape of
+            :obj:`neg_score`.
+        negative_weight (float, optional): :math:`w`. (default: :obj:`1.0`)
+    """
+    neg_score = _scores_2d('constraint_bce_loss', pos_score, neg_score)
+    pos = F.softplus(-pos_score)
+    neg = F.softplus(neg_score)
+    if pos_weight is not None:
+        pos = pos * pos_weight
+    if neg_weight is not None:
+        neg = neg * neg_weight.view_as(neg)
+    return pos.sum() + negative_weight * neg.mean(-1).sum()
+
+
+def item_item_constraint_loss(score: Tensor, weight: Tensor) -> Tensor:
+    r"""UltraGCN's item-item constraint :math:`\mathcal{L}_I`: for each
+    positive pair :math:`(u, i)` of the batch and the :math:`K` neighbours
+    :math:`j \in S(i)` of item :math:`i` in the item-item graph,
+    :math:`-\sum_b \sum_{j} \omega_{ij} \ln \sigma(\mathbf{e}_u^\top
+    \mathbf{e}_j)`, summed as in UltraGCN's code.
+
+    Args:
+        score (torch.Tensor): :math:`\mathbf{e}_u^\top \mathbf{e}_j`, shape
+            :obj:`[B, K]`.
+        weight (torch.Tensor): :math:`\omega_{ij}`, shape :obj:`[B, K]`.
+    """
+    if score.shape != weight.shape:
+        raise ValueError(f"item_item_constraint_loss: scores "
+                         f"{tuple(score.shape)} and weights "
+                         f"{tuple(weight.shape)} differ in shape")
+    return (weight * F.softplus(-score)).sum()
+
+
+def ranking_loss(name: str, pos_score: Tensor, neg_score: Tensor,
+                 margin: float = 0.9, negative_weight: Optional[float] = None,
+                 temperature: float = 1.0) -> Tensor:
+    r"""The ranking objective :obj:`name` of positive against negative
+    scores: :obj:`'bpr'` (:func:`bpr_loss`), :obj:`'ccl'`
+    (:func:`cosine_contrastive_loss` with :obj:`margin` and
+    :obj:`negative_weight`) or :obj:`'softmax'` (:func:`sampled_softmax_loss`
+    with :obj:`temperature`)."""
+    if name == 'bpr':
+        return bpr_loss(pos_score, neg_score)
+    if name == 'ccl':
+        return cosine_contrastive_loss(pos_score, neg_score, margin,
+                                       negative_weight)
+    if name == 'softmax':
+        return sampled_softmax_loss(pos_score, neg_score, temperature)
+    raise ValueError(f"ranking_loss: unknown loss '{name}' (expected one of "
+                     f"{RANKING_LOSSES})")
 
 
 def l2_reg(user_ego: Tensor, pos_ego: Tensor, neg_ego: Tensor,

@@ -14,6 +14,7 @@ NEGATIVE_SAMPLING = ('uniform', 'dns')
 NEGATIVE_POOLS = ('all', 'train')
 REG_SCALINGS = ('lightgcn', 'dccf', 'pyg', 'bgcf')
 SAMPLERS = ('per_user', 'per_interaction')
+LOSSES = ('bpr', 'ccl', 'softmax')
 METRIC_NAMES = ('recall', 'ndcg', 'precision', 'hit', 'mrr', 'map', 'f1')
 
 
@@ -70,6 +71,22 @@ class TrainConfig:
             enters the loss) or :obj:`'dns'` (dynamic negative sampling: of
             :obj:`num_negatives` uniform candidates, the one the current
             model scores highest).
+        shared_negatives (bool): Draw :obj:`num_negatives` negatives per
+            mini-batch, shared by all its triples (one :obj:`[B, d] x [d, M]`
+            product scores them), instead of per triple. They are uniform
+            over the pool and not checked against each user's positives,
+            as in SimpleX's code for Gowalla and Yelp2018
+            (:obj:`ignore_pos_items: False`); every triple still sees
+            :obj:`num_negatives` uniform negatives, but the triples of one
+            batch see the same ones.
+        loss (str): The ranking objective (see
+            :func:`pyg_recsys.nn.loss.ranking_loss`): :obj:`'bpr'`,
+            :obj:`'ccl'` (SimpleX's cosine contrastive loss, for models
+            that score by cosine) or :obj:`'softmax'` (sampled softmax).
+        margin (float): :obj:`'ccl'`: the margin on negative scores.
+        negative_weight (float, optional): :obj:`'ccl'`: the weight of the
+            mean negative term (:obj:`None`: the negatives' terms summed).
+        temperature (float): :obj:`'softmax'`: the temperature.
         negative_pool (str): Which items negatives are drawn from:
             :obj:`'all'`, or :obj:`'train'` (the items with a training
             interaction, so that items held out for cold-start evaluation
@@ -106,6 +123,11 @@ class TrainConfig:
     num_negatives: int = 1
     negative_sampling: str = 'uniform'
     negative_pool: str = 'all'
+    shared_negatives: bool = False
+    loss: str = 'bpr'
+    margin: float = 0.9
+    negative_weight: Optional[float] = None
+    temperature: float = 1.0
     eval_every: int = 5
     patience: int = 10
     monitor: str = 'ndcg@10'
@@ -143,6 +165,24 @@ class TrainConfig:
             if getattr(self, name) not in choices:
                 raise ValueError(f"TrainConfig: {name} must be one of "
                                  f"{choices}, got '{getattr(self, name)}'")
+        if self.loss not in LOSSES:
+            raise ValueError(f"TrainConfig: loss must be one of {LOSSES}, "
+                             f"got '{self.loss}'")
+        if not (math.isfinite(self.margin) and -1.0 < self.margin < 1.0):
+            raise ValueError(f"TrainConfig: margin is a cosine threshold in "
+                             f"(-1, 1), got {self.margin}")
+        if self.negative_weight is not None and not (
+                math.isfinite(self.negative_weight)
+                and self.negative_weight >= 0):
+            raise ValueError(f"TrainConfig: negative_weight must be >= 0 (or "
+                             f"None), got {self.negative_weight}")
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise ValueError(f"TrainConfig: temperature must be positive, "
+                             f"got {self.temperature}")
+        if self.shared_negatives and self.negative_sampling == 'dns':
+            raise ValueError("TrainConfig: shared_negatives and "
+                             "negative_sampling='dns' do not combine (dns "
+                             "picks one negative per triple)")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"TrainConfig: lr_schedule must be one of "
                              f"{LR_SCHEDULES}, got '{self.lr_schedule}'")
@@ -190,6 +230,19 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig: device must be 'auto', "
                                  f"'cpu', 'cuda' or 'cuda:N', got "
                                  f"'{self.device}'")
+
+    @property
+    def loss_options(self) -> Dict[str, Any]:
+        r"""The keyword arguments of :meth:`EmbeddingRecommender.training_loss
+        <pyg_recsys.nn.models.EmbeddingRecommender.training_loss>` that
+        choose the ranking loss (empty for BPR, so that models without
+        other losses need not take them)."""
+        if self.loss == 'bpr':
+            return {}
+        kwargs = ({'margin': self.margin,
+                   'negative_weight': self.negative_weight}
+                  if self.loss == 'ccl' else {'temperature': self.temperature})
+        return {'loss': self.loss, 'loss_kwargs': kwargs}
 
     def to_dict(self) -> Dict[str, Any]:
         out = dataclasses.asdict(self)

@@ -1,6 +1,7 @@
 r"""The training loop: BPR epochs, periodic evaluation, early stopping,
 atomic checkpoints, resumption, JSON-lines logs and training curves."""
 import copy
+import inspect
 import json
 import os
 import os.path as osp
@@ -145,10 +146,18 @@ class Trainer:
             pool = None
             if self.config.negative_pool == 'train':
                 pool = torch.unique(graph.train[1])
+            params = inspect.signature(model.training_loss).parameters
+            if self.config.loss_options and 'loss' not in params and not any(
+                    p.kind == p.VAR_KEYWORD for p in params.values()):
+                raise ValueError(f"Trainer: {type(model).__name__} trains "
+                                 f"with its own objective; loss="
+                                 f"'{self.config.loss}' is for the embedding "
+                                 f"models (mf, lightgcn, simplex, ...)")
             self.sampler = BPRSampler(
                 graph, self.config.sampler, self.config.num_negatives,
                 seed=self.config.seed + _RANK_STREAM * self.rank,
-                negative_items=pool)
+                negative_items=pool,
+                shared_negatives=self.config.shared_negatives)
             self.optimizer = torch.optim.Adam(model.parameters(),
                                               lr=self.config.lr)
             if self.world_size > 1:
@@ -334,7 +343,8 @@ class Trainer:
                                for t in (users, pos, neg))
             self.optimizer.zero_grad(set_to_none=True)
             loss, parts = loss_fn(adj, users, pos, neg, lambda_reg,
-                                  cfg.reg_scaling, **hard, **extra)
+                                  cfg.reg_scaling, **hard, **extra,
+                                  **cfg.loss_options)
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"training diverged at epoch {self.epoch + 1}: loss is "

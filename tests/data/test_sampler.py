@@ -72,3 +72,33 @@ def test_sampler_bad_input():
         BPRSampler(graph, 'other')
     with pytest.raises(ValueError, match='batch_size'):
         next(BPRSampler(graph).batches(0))
+
+
+def test_shared_negatives_per_batch():
+    graph = random_graph()
+    s = BPRSampler(graph, num_negatives=7, seed=3, shared_negatives=True)
+    batches = list(s.batches(16))
+    assert sum(b[0].numel() for b in batches) == graph.train.size(1)
+    for users, pos, neg in batches:
+        assert neg.shape == (1, 7)  # one row, shared by the batch
+        assert int(neg.min()) >= 0 and int(neg.max()) < graph.num_items
+        assert s.is_positive(users, pos).all()
+    # a fresh draw per batch, uniform over all items (positives included)
+    draws = torch.cat([b[2].view(-1) for b in
+                       BPRSampler(graph, num_negatives=50, seed=0,
+                                  shared_negatives=True).batches(8)])
+    counts = torch.bincount(draws, minlength=graph.num_items).double()
+    assert counts.min() > 0.6 * counts.mean()
+    assert 'shared_negatives=True' in repr(s)
+
+
+def test_many_negatives_are_drawn_per_batch_and_reject_positives():
+    graph = random_graph()
+    s = BPRSampler(graph, num_negatives=40, seed=0)
+    n = 0
+    for users, pos, neg in s.batches(32):
+        assert neg.shape == (users.numel(), 40)
+        assert not s.is_positive(users.view(-1, 1).expand_as(neg).reshape(-1),
+                                 neg.reshape(-1)).any()
+        n += users.numel()
+    assert n == graph.train.size(1)

@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
         TasteVector,
     )
     from pyg_recsys.nn.models.sheaf4rec import Sheaf4Rec  # noqa: F401
+    from pyg_recsys.nn.models.simplex import SimpleX  # noqa: F401
+    from pyg_recsys.nn.models.ultragcn import UltraGCN  # noqa: F401
     from pyg_recsys.nn.models.text import (  # noqa: F401
         TextAlign,
         TextFusion,
@@ -34,7 +36,8 @@ _WHERE = {'EmbeddingRecommender': 'base',
           'BayesianRecommender': 'bayesian', 'BGCF': 'bgcf', 'DCCF': 'dccf',
           'GTE': 'gte',
           'topological_closeness': 'gte', 'LightGCN': 'lightgcn', 'MF': 'mf',
-          'MostPopular': 'mf', 'Sheaf4Rec': 'sheaf4rec',
+          'MostPopular': 'mf', 'Sheaf4Rec': 'sheaf4rec', 'SimpleX': 'simplex',
+          'UltraGCN': 'ultragcn',
           'build_model': 'registry', 'list_models': 'registry',
           'register_model': 'registry', 'SequentialUserRNN': 'sequential',
           'TasteVector': 'sequential', 'MostPopularNext': 'sequential',

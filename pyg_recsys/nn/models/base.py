@@ -8,7 +8,7 @@ from torch import Tensor
 from torch_geometric.typing import Adj, OptTensor
 from torch_geometric.utils import is_sparse, to_edge_index
 
-from pyg_recsys.nn.loss import bpr_loss, l2_reg_rows
+from pyg_recsys.nn.loss import l2_reg_rows, ranking_loss
 
 
 def _node_ids(name: str, where: str, index, num_nodes: int) -> Tensor:
@@ -73,6 +73,9 @@ class EmbeddingRecommender(torch.nn.Module):
     #: Whether :meth:`get_embedding` takes :obj:`n_id` (a sampled subgraph,
     #: for mini-batch training with :obj:`TrainConfig(num_neighbors=...)`).
     subgraphs: bool = False
+    #: Whether the model trains with dynamic negative sampling
+    #: (:meth:`hardest_negatives`).
+    dns: bool = True
 
     def __new__(cls, *args, **kwargs):
         # Keep the constructor's arguments, so that a checkpoint can rebuild
@@ -320,11 +323,14 @@ class EmbeddingRecommender(torch.nn.Module):
 
     # ------------------------------------------------------------------
     def _check_batch(self, users: Tensor, pos: Tensor, neg: Tensor) -> None:
-        if users.shape != pos.shape or users.size(0) != neg.size(0):
+        shared = neg.dim() == 2 and neg.size(0) == 1
+        if users.dim() != 1 or users.shape != pos.shape or \
+                (users.size(0) != neg.size(0) and not shared):
             raise ValueError(f"{self.__class__.__name__}: users "
                              f"{tuple(users.shape)}, positives "
                              f"{tuple(pos.shape)} and negatives "
-                             f"{tuple(neg.shape)} must have the same length")
+                             f"{tuple(neg.shape)} must have the same length "
+                             f"(or negatives of shape [1, M], shared)")
 
     def propagate_for_loss(self, edge_index: Adj):
         r"""The final node table used by :meth:`training_loss` and whatever
@@ -342,12 +348,18 @@ class EmbeddingRecommender(torch.nn.Module):
     def training_loss(self, edge_index: Adj, users: Tensor, pos: Tensor,
                       neg: Tensor, lambda_reg: float = 1e-4,
                       reg_scaling: str = 'lightgcn',
-                      hard_negatives: bool = False, n_id: OptTensor = None
+                      hard_negatives: bool = False, n_id: OptTensor = None,
+                      loss: str = 'bpr',
+                      loss_kwargs: Optional[Dict[str, Any]] = None
                       ) -> Tuple[Tensor, Dict[str, float]]:
-        r"""The BPR loss of the triples :obj:`(users, pos, neg)` (node ids;
-        :obj:`neg` of shape :obj:`[B]` or :obj:`[B, M]`) plus L2
-        regularisation of their ego embeddings in the named scaling (see
-        :mod:`pyg_recsys.nn.loss`) and the model's :meth:`extra_losses`.
+        r"""The ranking loss (BPR unless :obj:`loss` names another, see
+        :func:`~pyg_recsys.nn.loss.ranking_loss`, with :obj:`loss_kwargs`) of
+        the triples :obj:`(users, pos, neg)` (node ids; :obj:`neg` of shape
+        :obj:`[B]`, :obj:`[B, M]` for :math:`M` negatives per positive, or
+        :obj:`[1, M]` for :math:`M` negatives shared by the whole batch) plus
+        L2 regularisation of their ego embeddings in the named scaling (see
+        :mod:`pyg_recsys.nn.loss`; shared negatives count once each) and the
+        model's :meth:`extra_losses`.
 
         With :obj:`hard_negatives=True`, :obj:`neg` of shape :obj:`[B, M]`
         holds :math:`M` candidates per triple and only the one the current
@@ -375,36 +387,53 @@ class EmbeddingRecommender(torch.nn.Module):
             final, state = self.get_embedding(edge_index, n_id=n_id), None
         if hard_negatives:
             neg = self.hardest_negatives(final, users, neg)
-        loss, reg = self.bpr_and_reg(final, users, pos, neg, lambda_reg,
-                                     reg_scaling, n_id)
+        rank, reg = self.bpr_and_reg(final, users, pos, neg, lambda_reg,
+                                     reg_scaling, n_id, loss=loss,
+                                     loss_kwargs=loss_kwargs)
         extra = {} if n_id is not None else self.extra_losses(state, users,
                                                                pos)
-        total = loss + reg
+        total = rank + reg
         for value in extra.values():
             total = total + value
-        parts = {'bpr': float(loss.detach()), 'reg': float(reg.detach())}
+        parts = {'bpr': float(rank.detach()), 'reg': float(reg.detach())}
         parts.update({key: float(v.detach()) for key, v in extra.items()})
         return total, parts
 
+    def embedding_rows(self, final, node_index: Tensor) -> Tensor:
+        r"""The rows :obj:`node_index` of the final node table, given what
+        :meth:`propagate_for_loss` returned as :obj:`final` (by default the
+        table itself). A model that can compute a batch's rows without the
+        whole table (e.g. :class:`~pyg_recsys.nn.models.SimpleX`) returns
+        something else there and overrides this."""
+        return final.index_select(0, node_index)
+
     def bpr_and_reg(self, final: Tensor, users: Tensor, pos: Tensor,
                     neg: Tensor, lambda_reg: float, reg_scaling: str,
-                    n_id: OptTensor = None) -> Tuple[Tensor, Tensor]:
-        r"""The BPR loss of the triples (node ids) on the final node table
-        :obj:`final` and the L2 penalty of their ego rows, as two tensors
-        (with :obj:`n_id`, the triples index the rows of :obj:`final`, whose
-        global ids are :obj:`n_id`)."""
+                    n_id: OptTensor = None, loss: str = 'bpr',
+                    loss_kwargs: Optional[Dict[str, Any]] = None
+                    ) -> Tuple[Tensor, Tensor]:
+        r"""The ranking loss (:obj:`loss`, BPR by default) of the triples
+        (node ids) on the final node table :obj:`final` and the L2 penalty
+        of their ego rows, as two tensors (with :obj:`n_id`, the triples
+        index the rows of :obj:`final`, whose global ids are
+        :obj:`n_id`). A :obj:`neg` of shape :obj:`[1, M]` is shared by every
+        triple: the scores are one :obj:`[B, d] x [d, M]` product."""
         # One gather from the final table, cut with split (its backward
         # concatenates; slicing zero-fills a [3B, d] gradient per slice), and
         # the ego penalty from per-row counts without a gather (measured on
         # Yelp2018 at batch 32768: a step's backward 47 -> 26 ms).
         node_index = torch.cat([users, pos, neg.reshape(-1)])
-        u, p, n = final.index_select(0, node_index).split(
+        u, p, n = self.embedding_rows(final, node_index).split(
             [users.numel(), users.numel(), neg.numel()])
-        n = n.view(*neg.shape, -1)
         pos_score = (u * p).sum(-1)
-        neg_score = (u.unsqueeze(-2) * n).sum(-1) if neg.dim() == 2 \
-            else (u * n).sum(-1)
-        loss = bpr_loss(pos_score, neg_score)
+        if neg.dim() == 2 and neg.size(0) == 1 and users.numel() != 1:
+            neg_score = u @ n.t()
+        elif neg.dim() == 2:
+            n = n.view(*neg.shape, -1)
+            neg_score = torch.bmm(n, u.unsqueeze(-1)).squeeze(-1)
+        else:
+            neg_score = (u * n).sum(-1)
+        loss = ranking_loss(loss, pos_score, neg_score, **(loss_kwargs or {}))
         reg = loss.new_zeros(())
         if lambda_reg:
             if n_id is not None:
@@ -420,6 +449,9 @@ class EmbeddingRecommender(torch.nn.Module):
         the node with the highest score for :obj:`users` under the final
         node table :obj:`final`; ties go to the first candidate. Returns
         shape :obj:`[B]`."""
+        if not self.dns:
+            raise ValueError(f"{self.__class__.__name__} does not train with "
+                             f"negative_sampling='dns'")
         if candidates.dim() != 2:
             raise ValueError(f"{self.__class__.__name__}: hard negatives need "
                              f"candidates of shape [B, M], got "
@@ -431,11 +463,44 @@ class EmbeddingRecommender(torch.nn.Module):
                           u.unsqueeze(-1)).squeeze(-1)
         return candidates.gather(1, score.argmax(1, keepdim=True)).view(-1)
 
+    def interactions(self, edge_index: Adj) -> Tuple[Tensor, Tensor]:
+        r"""The distinct user-item pairs of a graph on this model's nodes
+        (an :obj:`edge_index` of node ids, either or both directions, or a
+        sparse adjacency, whose values are ignored), as :obj:`(users,
+        items)` in user ids and item ids, sorted by user, then item."""
+        name = self.__class__.__name__
+        if self.num_users is None:
+            raise ValueError(f"{name}: needs num_users and num_items to tell "
+                             f"users from items")
+        if edge_index is None:
+            raise ValueError(f"{name} needs the interaction graph "
+                             f"(edge_index or a sparse adjacency)")
+        if is_sparse(edge_index):
+            edge_index = to_edge_index(edge_index)[0]
+        edge_index = torch.as_tensor(edge_index)
+        if edge_index.dim() != 2 or edge_index.size(0) != 2:
+            raise ValueError(f"{name}: edge_index must have shape [2, E], "
+                             f"got {tuple(edge_index.shape)}")
+        row, col = edge_index[0].long(), edge_index[1].long()
+        U, N = self.num_users, self.num_nodes
+        if row.numel() and (int(torch.minimum(row, col).min()) < 0 or
+                            int(torch.maximum(row, col).max()) >= N):
+            raise ValueError(f"{name}: node ids of the graph must lie in "
+                             f"[0, {N})")
+        fwd = (row < U) & (col >= U)
+        bwd = (col < U) & (row >= U)
+        key = torch.unique(torch.cat([row[fwd] * N + col[fwd],
+                                      col[bwd] * N + row[bwd]]))  # sorted
+        return key // N, key % N - U
+
     def _size_repr(self) -> str:
         if self.num_users is None:
             return f'{self.num_nodes}'
         return f'num_users={self.num_users}, num_items={self.num_items}'
 
+    def _extra_repr(self) -> str:
+        return ''
+
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self._size_repr()}, '
-                f'embedding_dim={self.embedding_dim})')
+                f'embedding_dim={self.embedding_dim}{self._extra_repr()})')

@@ -165,6 +165,15 @@ def _bgcf(graph, generator: str = 'node_copy',
     return BGCF(graph.num_users, graph.num_items, gen, **kwargs)
 
 
+def _ultragcn(graph, **kwargs):
+    r""":class:`~pyg_recsys.nn.models.UltraGCN` with its constraint weights
+    and item-item graph computed from the training split."""
+    from pyg_recsys.nn.models.ultragcn import UltraGCN
+    _check_kwargs('UltraGCN', UltraGCN.__init__, kwargs)
+    model = UltraGCN(graph.num_users, graph.num_items, **kwargs)
+    return model.set_interactions(*graph.train)
+
+
 _BUILTINS = {
     'lightgcn': _model('lightgcn', 'LightGCN'),
     'dccf': _model('dccf', 'DCCF'),
@@ -173,6 +182,8 @@ _BUILTINS = {
     'bayes-lightgcn': _bayes_lightgcn,
     'bgcf': _bgcf,
     'mf': _model('mf', 'MF'),
+    'simplex': _model('simplex', 'SimpleX'),
+    'ultragcn': _ultragcn,
     'mostpop': _mostpop,
 }
 

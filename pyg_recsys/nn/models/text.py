@@ -367,12 +367,14 @@ class TextFusion(_TextModel):
 
     def bpr_and_reg(self, final: Tensor, users: Tensor, pos: Tensor,
                     neg: Tensor, lambda_reg: float, reg_scaling: str,
-                    n_id: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+                    n_id: Optional[Tensor] = None, **loss_options
+                    ) -> Tuple[Tensor, Tensor]:
         # (n_id: never given, this model does not train on subgraphs.)
-        # BPR as every model; the penalty is on the id tables this model
-        # has (users, and items with item_ids), not on a node table.
+        # The ranking loss as every model; the penalty is on the id tables
+        # this model has (users, and items with item_ids), not on a node
+        # table.
         loss, reg = super().bpr_and_reg(final, users, pos, neg, 0.0,
-                                        reg_scaling)
+                                        reg_scaling, **loss_options)
         if lambda_reg:
             reg = lambda_reg * self.user_embedding(users).pow(2).sum() / \
                 users.numel()

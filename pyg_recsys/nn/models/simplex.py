@@ -1,0 +1,182 @@
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch_geometric.typing import Adj, OptTensor
+from torch_geometric.utils import is_sparse
+
+from pyg_recsys.nn.conv.behavior_conv import BehaviorConv
+from pyg_recsys.nn.models.base import EmbeddingRecommender
+
+SIMILARITIES = ('cosine', 'dot')
+
+
+class SimpleX(EmbeddingRecommender):
+    r"""The SimpleX model from the `"SimpleX: A Simple and Strong Baseline
+    for Collaborative Filtering" <https://arxiv.org/abs/2109.12613>`_ paper:
+    matrix factorisation whose user vector mixes the user's own embedding
+    with an aggregate of the embeddings of the items the user interacted
+    with in training (:class:`~pyg_recsys.nn.conv.BehaviorConv`),
+
+    .. math::
+        \mathbf{u} = g\, \mathbf{e}_u + (1 - g)\, \mathbf{W}_v
+        \mathrm{agg}_{i \in \mathcal{N}(u)} \mathbf{h}_i, \qquad
+        \hat{y}_{ui} = \cos(\mathbf{u}, \mathbf{e}_i),
+
+    trained with the cosine contrastive loss over many negatives
+    (:obj:`TrainConfig(loss='ccl', num_negatives=..., margin=...,
+    negative_weight=...)`, see
+    :func:`~pyg_recsys.nn.loss.cosine_contrastive_loss`). The history
+    vectors :math:`\mathbf{h}_i` are the item embeddings themselves, or a
+    separate table (:obj:`share_history=False`, as SimpleX's Gowalla
+    configuration has it). Dropout is applied to the normalised user vector
+    in training, as in SimpleX's code.
+
+    The graph given to :meth:`get_embedding` (the Trainer's normalised
+    training adjacency, or any :obj:`edge_index` of user-item edges in node
+    ids) supplies the histories; its weights are ignored. Only the rows a
+    training batch needs are computed (:meth:`embedding_rows`).
+
+    Not implemented: SimpleX's optional score biases (:obj:`enable_bias`)
+    and its :obj:`'self_attention'` aggregator; the attention's softmax runs
+    over the user's items only (see :class:`BehaviorConv`).
+
+    Args:
+        num_users (int): The number of users.
+        num_items (int): The number of items.
+        embedding_dim (int, optional): The size :math:`d`. (default: :obj:`64`)
+        aggregator (str, optional): :obj:`'mean'` or :obj:`'user_attention'`.
+            (default: :obj:`'mean'`)
+        gamma (float, optional): :math:`g`, the weight of the user's own
+            embedding; :obj:`1` is MF. (default: :obj:`0.5`)
+        dropout (float, optional): Dropout on the user vector in training.
+            (default: :obj:`0.1`)
+        similarity (str, optional): :obj:`'cosine'` or :obj:`'dot'`.
+            (default: :obj:`'cosine'`)
+        share_history (bool, optional): Whether the history vectors are the
+            item embeddings. (default: :obj:`True`)
+        init_std (float, optional): Standard deviation of the normal
+            initialisation of the embeddings (SimpleX's 1e-4).
+            (default: :obj:`1e-4`)
+    """
+    dns = False
+
+    def __init__(self, num_users: int, num_items: int,
+                 embedding_dim: int = 64, aggregator: str = 'mean',
+                 gamma: float = 0.5, dropout: float = 0.1,
+                 similarity: str = 'cosine', share_history: bool = True,
+                 init_std: Optional[float] = 1e-4):
+        super().__init__(num_users, num_items, embedding_dim, init_std)
+        if not 0.0 <= gamma <= 1.0:
+            raise ValueError(f"SimpleX: gamma must lie in [0, 1], got {gamma}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"SimpleX: dropout must lie in [0, 1), got "
+                             f"{dropout}")
+        if similarity not in SIMILARITIES:
+            raise ValueError(f"SimpleX: similarity must be one of "
+                             f"{SIMILARITIES}, got '{similarity}'")
+        self.aggregator = aggregator
+        self.gamma = float(gamma)
+        self.dropout = float(dropout)
+        self.similarity = similarity
+        self.share_history = bool(share_history)
+        self.history = None if share_history else \
+            torch.nn.Embedding(num_items, embedding_dim)
+        self.conv = BehaviorConv(embedding_dim, aggregator)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        super().reset_parameters()
+        if self.history is not None:
+            torch.nn.init.normal_(self.history.weight,
+                                  std=self.init_std or 1e-4)
+        self.conv.reset_parameters()
+
+    # ------------------------------------------------------------------
+    def _histories(self, edge_index: Adj, users: Tensor
+                   ) -> Tuple[Tensor, Tensor]:
+        r"""The training items (item ids) of :obj:`users` (user ids) and, per
+        item, the position of its user in :obj:`users`."""
+        U = self.num_users
+        if edge_index is None:
+            raise ValueError("SimpleX needs the interaction graph "
+                             "(edge_index or a sparse adjacency) for the "
+                             "users' histories")
+        if is_sparse(edge_index) and edge_index.layout == torch.sparse_csr:
+            rowptr = edge_index.crow_indices()
+            col = edge_index.col_indices()
+        else:
+            rowptr, col = _csr_of(self, edge_index)
+        start = rowptr.index_select(0, users)
+        count = rowptr.index_select(0, users + 1) - start
+        owner = torch.repeat_interleave(
+            torch.arange(users.numel(), device=users.device), count)
+        offset = torch.arange(owner.numel(), device=users.device) - \
+            torch.repeat_interleave(count.cumsum(0) - count, count)
+        items = col.index_select(0, start.index_select(0, owner) + offset)
+        keep = items >= U  # user rows of the user-item graph hold items
+        return items[keep] - U, owner[keep]
+
+    def user_vectors(self, edge_index: Adj, users: Tensor) -> Tensor:
+        r"""The user vectors :math:`\mathbf{u}` of :obj:`users` (user ids),
+        normalised under cosine similarity, dropout applied in training."""
+        e_u = self.embedding.weight.index_select(0, users)
+        out = e_u
+        if self.gamma < 1.0:
+            items, owner = self._histories(edge_index, users)
+            table = self.embedding.weight[self.num_users:] \
+                if self.history is None else self.history.weight
+            h = table.index_select(0, items)
+            edges = torch.stack([torch.arange(items.numel(),
+                                              device=items.device), owner])
+            agg = self.conv((h, e_u), edges,
+                            size=(items.numel(), users.numel()))
+            out = self.gamma * e_u + (1.0 - self.gamma) * agg
+        if self.similarity == 'cosine':
+            out = F.normalize(out, dim=-1)
+        return F.dropout(out, self.dropout, self.training)
+
+    def item_vectors(self, items: Tensor) -> Tensor:
+        r"""The item vectors of :obj:`items` (item ids)."""
+        out = self.embedding.weight[self.num_users:].index_select(0, items)
+        return F.normalize(out, dim=-1) if self.similarity == 'cosine' \
+            else out
+
+    def get_embedding(self, edge_index: Adj,
+                      edge_weight: OptTensor = None) -> Tensor:
+        r"""User vectors and item vectors of all nodes, :obj:`[U + I, d]`
+        (the graph's edge weights are not used)."""
+        dev = self.embedding.weight.device
+        users = torch.arange(self.num_users, device=dev)
+        items = torch.arange(self.num_items, device=dev)
+        return torch.cat([self.user_vectors(edge_index, users),
+                          self.item_vectors(items)])
+
+    def propagate_for_loss(self, edge_index: Adj):
+        return edge_index, None  # rows are computed per batch
+
+    def embedding_rows(self, final, node_index: Tensor) -> Tensor:
+        r"""Rows :obj:`node_index` (node ids) of :meth:`get_embedding`'s
+        table, computing only those; :obj:`final` is the graph."""
+        is_user = node_index < self.num_users
+        users = node_index[is_user]
+        items = node_index[~is_user] - self.num_users
+        u = self.user_vectors(final, users)
+        i = self.item_vectors(items)
+        out = u.new_empty(node_index.numel(), u.size(-1))
+        return out.index_put((is_user.nonzero().view(-1), ), u) \
+            .index_put(((~is_user).nonzero().view(-1), ), i)
+
+    def _extra_repr(self) -> str:
+        return f", aggregator='{self.aggregator}', gamma={self.gamma}"
+
+
+def _csr_of(model: SimpleX, edge_index: Tensor) -> Tuple[Tensor, Tensor]:
+    r"""CSR row pointer and columns (node ids) of the user rows of a graph
+    of node ids (both directions may be present)."""
+    row, item = model.interactions(edge_index)
+    rowptr = torch.zeros(model.num_users + 1, dtype=torch.long,
+                         device=row.device)
+    rowptr[1:] = torch.bincount(row, minlength=model.num_users).cumsum(0)
+    return rowptr, item + model.num_users
