@@ -19,7 +19,7 @@ from pyg_recsys import __version__
 
 # Model options of the command line and the models that take them.
 _DIM_MODELS = ('lightgcn', 'dccf', 'mf', 'sheaf4rec', 'bayes-lightgcn',
-               'bgcf')
+               'bgcf', 'simplex', 'ultragcn')
 _BAYES_MODELS = ('bayes-lightgcn', 'bgcf')
 _LAYER_MODELS = ('lightgcn', 'dccf', 'sheaf4rec', 'bayes-lightgcn')
 
@@ -188,7 +188,8 @@ _TRAIN_KEYS = ('epochs', 'batch_size', 'steps_per_epoch', 'lr', 'lr_schedule',
                'lambda_reg', 'reg_scaling', 'sampler', 'num_negatives',
                'negative_sampling', 'negative_pool', 'eval_every',
                'patience', 'monitor', 'select', 'seed', 'threads', 'device',
-               'num_neighbors')
+               'num_neighbors', 'loss', 'margin', 'negative_weight',
+               'temperature', 'shared_negatives')
 _TEXT_ONLY = ('encoder', 'backbone', 'text_bias')
 
 
@@ -212,7 +213,9 @@ def _train_sequential(args) -> int:
         raise ValueError(f"{args.model} trains on a sequence data set: "
                          f"--dataset {' | '.join(_SEQUENCE_DATA)}")
     unused = [o for o in ('layers', 'lambda_reg', 'reg_scaling', 'sampler',
-                          'negative_sampling', 'select', 'lr_schedule')
+                          'negative_sampling', 'select', 'lr_schedule',
+                          'loss', 'margin', 'negative_weight', 'temperature',
+                          'shared_negatives')
               if getattr(args, o) is not None]
     if unused:
         raise ValueError(f"--{unused[0].replace('_', '-')} does not apply to "
@@ -592,7 +595,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser('train', help='train a model and report its metrics')
     t.add_argument('model', help='a registered model (see `pyg-recsys '
                    'models`): lightgcn, dccf, sheaf4rec, gte, '
-                   'bayes-lightgcn, bgcf, mf, mostpop; on sequences: gru-user, '
+                   'bayes-lightgcn, bgcf, mf, simplex, ultragcn, mostpop; on '
+                   'sequences: gru-user, '
                    'lstm-user; on impressions: click-dnn')
     src = t.add_mutually_exclusive_group(required=True)
     src.add_argument('--dataset', help='a named data set (see `pyg-recsys '
@@ -634,6 +638,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--num-negatives', type=positive_int,
                    help='negatives (or, with dns, candidates) per positive')
     t.add_argument('--negative-sampling', choices=['uniform', 'dns'])
+    t.add_argument('--shared-negatives', action='store_true', default=None,
+                   help='draw --num-negatives negatives per mini-batch, '
+                   'shared by all its positives (one matrix product)')
+    t.add_argument('--loss', choices=['bpr', 'ccl', 'softmax'],
+                   help='ranking loss of the embedding models: bpr, ccl '
+                   "(SimpleX's cosine contrastive loss) or softmax "
+                   '(sampled softmax); default: the recipe\'s, else bpr')
+    t.add_argument('--margin', type=float,
+                   help='ccl: cosine margin on the negatives (default 0.9)')
+    t.add_argument('--negative-weight', type=nonneg_float,
+                   help='ccl: weight of the mean negative term (default: '
+                   'the terms summed)')
+    t.add_argument('--temperature', type=positive_float,
+                   help='softmax: temperature (default 1)')
     t.add_argument('--num-neighbors', type=int, nargs='+', metavar='K',
                    help='mini-batches on sampled subgraphs: neighbours drawn '
                    'per node, one count per layer (-1: all), e.g. 10 10 10')

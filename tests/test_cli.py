@@ -374,3 +374,37 @@ def test_click_dnn_options_are_checked(capsys):
     assert main(['train', 'click-dnn', '--dataset', 'ml-100k',
                  '--layers', '2']) == 2
     assert '--layers does not apply to click-dnn' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('model', ['simplex', 'ultragcn'])
+def test_many_negative_models_train_on_own_data(tmp_path, capsys, model):
+    path = tmp_path / 'clicks.csv'
+    write_csv(path)
+    extra = ['--loss', 'ccl', '--margin', '0.5', '--negative-weight', '4'] \
+        if model == 'simplex' else []
+    assert main(['train', model, '--data', str(path), '--user-col',
+                 'visitor', '--item-col', 'product', '--epochs', '2',
+                 '--eval-every', '1', '--dim', '8', '--num-negatives', '16',
+                 '--shared-negatives', '--no-progress', '--json',
+                 '--device', 'cpu', '--out', str(tmp_path / 'run')] +
+                extra) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert 0 <= report['test']['recall@20'] <= 1
+    from pyg_recsys.train import Trainer
+    config = Trainer.from_checkpoint(str(tmp_path / 'run' /
+                                         'checkpoint.pt')).config
+    assert config.shared_negatives and config.num_negatives == 16
+    if model == 'simplex':
+        assert (config.loss, config.margin, config.negative_weight) == \
+            ('ccl', 0.5, 4.0)
+    else:  # UltraGCN has its own objective and says so
+        assert main(['train', model, '--data', str(path), '--user-col',
+                     'visitor', '--item-col', 'product', '--loss', 'ccl',
+                     '--epochs', '1', '--no-progress']) == 2
+        assert 'own' in capsys.readouterr().err
+
+
+def test_ranking_loss_options_are_refused_where_they_do_not_apply(capsys):
+    assert main(['train', 'gru-user', '--dataset', 'beauty', '--loss',
+                 'ccl']) == 2
+    assert '--loss does not apply' in capsys.readouterr().err

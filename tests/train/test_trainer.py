@@ -312,3 +312,63 @@ def test_steps_per_epoch_draws_a_fixed_number_of_batches():
     assert len(steps) == -(-graph.train.size(1) // 16)
     with pytest.raises(ValueError, match='steps_per_epoch must be positive'):
         TrainConfig(steps_per_epoch=0)
+
+
+def test_loss_options_are_checked_and_reach_the_model():
+    from pyg_recsys.nn.models import MF
+    with pytest.raises(ValueError, match='loss must be one of'):
+        TrainConfig(loss='hinge')
+    with pytest.raises(ValueError, match='margin'):
+        TrainConfig(loss='ccl', margin=1.5)
+    with pytest.raises(ValueError, match='temperature'):
+        TrainConfig(loss='softmax', temperature=0.0)
+    with pytest.raises(ValueError, match='negative_weight'):
+        TrainConfig(negative_weight=-1.0)
+    with pytest.raises(ValueError, match='shared_negatives'):
+        TrainConfig(shared_negatives=True, negative_sampling='dns',
+                    num_negatives=4)
+    assert TrainConfig().loss_options == {}
+    assert TrainConfig(loss='ccl', margin=0.4, negative_weight=2.0
+                       ).loss_options == {
+        'loss': 'ccl', 'loss_kwargs': {'margin': 0.4,
+                                       'negative_weight': 2.0}}
+    graph = clustered_graph()
+    seen = []
+
+    class Spy(MF):
+        def training_loss(self, *args, **kwargs):
+            seen.append((kwargs.get('loss'), kwargs.get('loss_kwargs'),
+                         tuple(args[3].shape)))
+            return super().training_loss(*args, **kwargs)
+
+    cfg = TrainConfig(epochs=1, batch_size=64, loss='softmax',
+                      temperature=0.2, num_negatives=5,
+                      shared_negatives=True, eval_every=1, select='last')
+    Trainer(Spy(graph.num_users, graph.num_items, 8), graph, cfg,
+            progress=False).fit()
+    assert seen and all(s == ('softmax', {'temperature': 0.2}, (1, 5))
+                        for s in seen)
+    # a model with its own objective refuses a ranking loss by name
+    from pyg_recsys.data.graph_generators import NodeCopying
+    from pyg_recsys.nn.models.bgcf import BGCF
+    bgcf = BGCF(graph.num_users, graph.num_items, NodeCopying(graph))
+    with pytest.raises(ValueError, match='own objective'):
+        Trainer(bgcf, graph, TrainConfig(loss='ccl'), progress=False)
+
+
+@pytest.mark.parametrize('model_name', ['simplex', 'ultragcn'])
+def test_every_recipe_of_the_new_models_builds_and_trains(model_name):
+    from pyg_recsys.train import build_model
+    from pyg_recsys.train.config import RECIPES
+    recipes = [(ds, name, r) for (m, ds), named in RECIPES.items()
+               if m == model_name for name, r in named.items()]
+    assert {ds for ds, _, _ in recipes} >= {'*', 'gowalla'}
+    graph = clustered_graph()
+    for _, _, recipe in recipes:
+        cfg = TrainConfig(**{**recipe.train, 'epochs': 1, 'batch_size': 64,
+                             'num_negatives': 8, 'eval_every': 1})
+        assert cfg.shared_negatives  # the labelled deviation
+        torch.manual_seed(0)
+        model = build_model(model_name, graph, **recipe.model_kwargs)
+        report = Trainer(model, graph, cfg, progress=False).fit()
+        assert report['epochs_run'] == 1
