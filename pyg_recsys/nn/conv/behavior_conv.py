@@ -5,7 +5,9 @@ from torch import Tensor
 from torch.nn import Linear
 from torch_geometric.nn import MessagePassing
 from torch_geometric.typing import Adj, OptTensor, Size
-from torch_geometric.utils import is_sparse, softmax, to_edge_index
+from torch_geometric.utils import is_sparse, softmax
+
+from pyg_recsys.ops import spmm, to_csr
 
 AGGREGATORS = ('mean', 'user_attention')
 
@@ -71,23 +73,49 @@ class BehaviorConv(MessagePassing):
         if isinstance(x, Tensor):
             x = (x, x)
         x_src, x_dst = x
+        if self.lin_k is not None and x_dst is None:
+            raise ValueError("BehaviorConv: 'user_attention' needs the "
+                             "users' vectors (x = (items, users))")
         if is_sparse(edge_index):  # adj_t: rows are users, columns items
-            edge_index = to_edge_index(edge_index)[0].flip(0)
+            return self.lin_v(self._sparse(x_src, x_dst, edge_index))
         if size is None:
             size = (x_src.size(0), x_src.size(0) if x_dst is None
                     else x_dst.size(0))
         alpha: Optional[Tensor] = None
         if self.lin_k is not None:
-            if x_dst is None:
-                raise ValueError("BehaviorConv: 'user_attention' needs the "
-                                 "users' vectors (x = (items, users))")
             src, dst = edge_index[0], edge_index[1]
-            key = torch.tanh(self.lin_k(x_src)).index_select(0, src)
-            logit = (key * x_dst.index_select(0, dst)).sum(-1)
-            alpha = softmax(logit, dst, num_nodes=size[1])
+            alpha = softmax(self._logits(x_src, x_dst, src, dst), dst,
+                            num_nodes=size[1])
         out = self.propagate(edge_index, x=(x_src, x_dst), alpha=alpha,
                              size=size)
         return self.lin_v(out)
+
+    def _logits(self, x_src: Tensor, x_dst: Tensor, src: Tensor,
+                dst: Tensor) -> Tensor:
+        key = torch.tanh(self.lin_k(x_src.index_select(0, src)))
+        return (key * x_dst.index_select(0, dst)).sum(-1)
+
+    def _sparse(self, x_src: Tensor, x_dst: OptTensor, adj_t) -> Tensor:
+        r"""The pooling as one sparse product :math:`\mathbf{A}_\alpha
+        \mathbf{X}` on the compiled kernels (:func:`pyg_recsys.ops.spmm`),
+        the weights :math:`\alpha` as the stored values: one gather of the
+        items per edge for the attention logits, none for the mean."""
+        csr = to_csr(adj_t)
+        if csr.num_cols != x_src.size(0) or (
+                x_dst is not None and csr.num_rows != x_dst.size(0)):
+            raise ValueError(f"BehaviorConv: the adjacency is "
+                             f"{csr.num_rows}x{csr.num_cols} but there are "
+                             f"{x_src.size(0)} items"
+                             + ('' if x_dst is None else
+                                f" and {x_dst.size(0)} users"))
+        row, col = csr.row(), csr.col.to(torch.int64)
+        if self.lin_k is None:
+            count = csr.rowptr.diff().to(x_src.dtype)
+            value = count.clamp(min=1).reciprocal().index_select(0, row)
+        else:
+            value = softmax(self._logits(x_src, x_dst, col, row), row,
+                            num_nodes=csr.num_rows)
+        return spmm(csr, x_src, value=value)
 
     def message(self, x_j: Tensor, alpha: OptTensor) -> Tensor:
         return x_j if alpha is None else x_j * alpha.unsqueeze(-1)
