@@ -9,8 +9,9 @@ For each model (recipe: ``paper`` for LightGCN where the data set has one,
 step is timed in four phases: drawing the batch (the negatives, plus the
 step's share of drawing one epoch of positives, as the Trainer's sampler
 does), the loss (``training_loss``: propagation, gathers,
-scores), ``backward`` and the Adam step; median of ``--repeat`` steps after a
-warm-up. The seconds of an epoch follow from the steps of an epoch (the
+scores), ``backward`` and the Adam step (the Trainer's, fused where PyTorch
+has it; the last column times PyTorch's default Adam on the same parameters
+and gradients); median of ``--repeat`` steps after a warm-up. The seconds of an epoch follow from the steps of an epoch (the
 recipe's ``steps_per_epoch``, else one pass over the training pairs);
 evaluation is not included. With ``--profile``, the torch profiler's largest
 operators over three steps of each model.
@@ -25,6 +26,7 @@ from _common import load_note, require_dataset
 from pyg_recsys.data import load_dataset
 from pyg_recsys.data.sampler import BPRSampler
 from pyg_recsys.train import TrainConfig, build_model, get_recipe
+from pyg_recsys.train.config import make_adam
 
 
 def recipe_for(model: str, dataset: str):
@@ -51,16 +53,17 @@ def main() -> None:
     U = graph.num_users
     print(f'{graph}; {args.threads} threads; {load_note()}')
     print('| model (recipe) | batch | negatives | sample ms | loss ms | '
-          'backward ms | Adam ms | step ms | steps | s an epoch |')
+          'backward ms | Adam ms | step ms | steps | s an epoch | '
+          'default Adam ms |')
     print('| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | '
-          '---: |')
+          '---: | ---: |')
     profiles = []
     for name in args.models:
         rname, recipe = recipe_for(name, args.dataset)
         cfg = TrainConfig(**recipe.train)
         torch.manual_seed(0)
         model = build_model(name, graph, **recipe.model_kwargs)
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        optimizer = make_adam(model.parameters(), cfg.lr)  # the Trainer's
         sampler = BPRSampler(graph, cfg.sampler, cfg.num_negatives, seed=0,
                              shared_negatives=cfg.shared_negatives)
         hard = {'hard_negatives': True} \
@@ -100,13 +103,21 @@ def main() -> None:
             step()
         runs = [step() for _ in range(args.repeat)]
         ms = [statistics.median(c) * 1e3 for c in zip(*runs)]
+        # PyTorch's default Adam on the same parameters and gradients.
+        plain = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        plain_ms = []
+        for k in range(args.repeat + 3):
+            t0 = time.perf_counter()
+            plain.step()
+            if k >= 3:
+                plain_ms.append((time.perf_counter() - t0) * 1e3)
         steps = cfg.steps_per_epoch or -(-len(sampler) // cfg.batch_size)
         negs = f'{cfg.num_negatives}' + (' shared' if cfg.shared_negatives
                                          else '')
         print(f'| {name} ({rname}) | {cfg.batch_size} | {negs} | '
               f'{ms[0]:.1f} | {ms[1]:.1f} | {ms[2]:.1f} | {ms[3]:.1f} | '
-              f'{sum(ms):.1f} | {steps} | {sum(ms) * steps / 1e3:.1f} |',
-              flush=True)
+              f'{sum(ms):.1f} | {steps} | {sum(ms) * steps / 1e3:.1f} | '
+              f'{statistics.median(plain_ms):.1f} |', flush=True)
         if args.profile:
             from torch.profiler import profile
             with profile() as prof:

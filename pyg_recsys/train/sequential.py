@@ -25,6 +25,7 @@ from pyg_recsys.metrics.sequential import (
     rank_metrics,
     target_ranks,
 )
+from pyg_recsys.train.config import make_adam
 
 
 @dataclass
@@ -182,9 +183,9 @@ class SequenceTrainer:
                                         ('full', split.full))}
         self.optimizer = None
         if any(p.requires_grad for p in model.parameters()):
-            self.optimizer = torch.optim.Adam(
+            self.optimizer = make_adam(
                 [p for p in model.parameters() if p.requires_grad],
-                lr=cfg.lr, weight_decay=cfg.weight_decay)
+                cfg.lr, weight_decay=cfg.weight_decay)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.out_dir = out_dir
         self.history: list = []

@@ -19,7 +19,7 @@ from pyg_recsys.data.sampler import BPRSampler
 from pyg_recsys.metrics import Evaluator
 from pyg_recsys.ops.csr import mark_normalized
 from pyg_recsys.train.checkpoint import load_checkpoint, save_checkpoint
-from pyg_recsys.train.config import TrainConfig, resolve_device
+from pyg_recsys.train.config import TrainConfig, make_adam, resolve_device
 
 
 def seed_everything(seed: int) -> None:
@@ -158,8 +158,7 @@ class Trainer:
                 seed=self.config.seed + _RANK_STREAM * self.rank,
                 negative_items=pool,
                 shared_negatives=self.config.shared_negatives)
-            self.optimizer = torch.optim.Adam(model.parameters(),
-                                              lr=self.config.lr)
+            self.optimizer = make_adam(model.parameters(), self.config.lr)
             if self.world_size > 1:
                 if self.config.batch_size % self.world_size:
                     raise ValueError(

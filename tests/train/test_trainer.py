@@ -372,3 +372,23 @@ def test_every_recipe_of_the_new_models_builds_and_trains(model_name):
         model = build_model(model_name, graph, **recipe.model_kwargs)
         report = Trainer(model, graph, cfg, progress=False).fit()
         assert report['epochs_run'] == 1
+
+
+def test_the_trainers_adam_is_fused_and_updates_as_plain_adam():
+    from pyg_recsys.nn.models import MF
+    from pyg_recsys.train.config import make_adam
+    torch.manual_seed(0)
+    a = torch.nn.Parameter(torch.randn(50, 8))
+    b = torch.nn.Parameter(a.detach().clone())
+    fused, plain = make_adam([a], 1e-2), torch.optim.Adam([b], lr=1e-2)
+    assert fused.param_groups[0]['fused']
+    for step in range(5):
+        grad = torch.randn(50, 8)
+        a.grad, b.grad = grad.clone(), grad.clone()
+        fused.step()
+        plain.step()
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    graph = clustered_graph()
+    trainer = Trainer(MF(graph.num_users, graph.num_items, 8), graph,
+                      TrainConfig(epochs=1), progress=False)
+    assert trainer.optimizer.param_groups[0]['fused']
