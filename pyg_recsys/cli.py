@@ -185,11 +185,12 @@ def _check_model_args(args) -> None:
 
 
 _TRAIN_KEYS = ('epochs', 'batch_size', 'steps_per_epoch', 'lr', 'lr_schedule',
-               'lambda_reg', 'reg_scaling', 'sampler', 'num_negatives',
+               'lr_milestones', 'lr_decay', 'embedding_decay', 'lambda_reg',
+               'reg_scaling', 'sampler', 'num_negatives',
                'negative_sampling', 'negative_pool', 'eval_every',
                'patience', 'monitor', 'select', 'seed', 'threads', 'device',
                'num_neighbors', 'loss', 'margin', 'negative_weight',
-               'temperature', 'shared_negatives')
+               'temperature', 'shared_negatives', 'exclude_positives')
 _TEXT_ONLY = ('encoder', 'backbone', 'text_bias')
 
 
@@ -214,8 +215,9 @@ def _train_sequential(args) -> int:
                          f"--dataset {' | '.join(_SEQUENCE_DATA)}")
     unused = [o for o in ('layers', 'lambda_reg', 'reg_scaling', 'sampler',
                           'negative_sampling', 'select', 'lr_schedule',
+                          'lr_milestones', 'lr_decay', 'embedding_decay',
                           'loss', 'margin', 'negative_weight', 'temperature',
-                          'shared_negatives')
+                          'shared_negatives', 'exclude_positives')
               if getattr(args, o) is not None]
     if unused:
         raise ValueError(f"--{unused[0].replace('_', '-')} does not apply to "
@@ -388,6 +390,8 @@ def cmd_train(args) -> int:
     if args.layers is not None:
         model_kwargs['num_layers'] = args.layers
     train_kwargs = dict(recipe.train)
+    if args.lr_schedule not in (None, 'step') and args.lr_milestones is None:
+        train_kwargs.pop('lr_milestones', None)  # the recipe's step schedule
     for key in _TRAIN_KEYS:
         value = getattr(args, key)
         if value is not None:
@@ -630,7 +634,16 @@ def build_parser() -> argparse.ArgumentParser:
                         'training interactions)')
     t.add_argument('--lr', type=positive_float)
     t.add_argument('--lr-schedule', dest='lr_schedule',
-                   choices=['constant', 'cosine'])
+                   choices=['constant', 'cosine', 'step'])
+    t.add_argument('--lr-milestones', type=positive_int, nargs='+',
+                   help="with --lr-schedule step: the epochs after which the "
+                   'learning rate is multiplied by --lr-decay')
+    t.add_argument('--lr-decay', type=positive_float,
+                   help='with --lr-schedule step: the factor of each drop '
+                   '(default 0.1)')
+    t.add_argument('--embedding-decay', type=nonneg_float,
+                   help='L2 on whole embedding tables at every step (Adam '
+                   "weight decay on them; SimpleX's embedding_regularizer)")
     t.add_argument('--lambda-reg', type=nonneg_float)
     t.add_argument('--reg-scaling', choices=['lightgcn', 'dccf', 'pyg',
                                               'bgcf'])
@@ -641,6 +654,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--shared-negatives', action='store_true', default=None,
                    help='draw --num-negatives negatives per mini-batch, '
                    'shared by all its positives (one matrix product)')
+    t.add_argument('--exclude-positives', action='store_true', default=None,
+                   help="with --shared-negatives: leave a user's training "
+                   'items out of that user\'s shared negatives')
     t.add_argument('--loss', choices=['bpr', 'ccl', 'softmax'],
                    help='ranking loss of the embedding models: bpr, ccl '
                    "(SimpleX's cosine contrastive loss) or softmax "

@@ -380,8 +380,10 @@ def test_click_dnn_options_are_checked(capsys):
 def test_many_negative_models_train_on_own_data(tmp_path, capsys, model):
     path = tmp_path / 'clicks.csv'
     write_csv(path)
-    extra = ['--loss', 'ccl', '--margin', '0.5', '--negative-weight', '4'] \
-        if model == 'simplex' else []
+    extra = ['--loss', 'ccl', '--margin', '0.5', '--negative-weight', '4',
+             '--lr-schedule', 'step', '--lr-milestones', '1',
+             '--lr-decay', '0.5', '--embedding-decay', '1e-5',
+             '--exclude-positives'] if model == 'simplex' else []
     assert main(['train', model, '--data', str(path), '--user-col',
                  'visitor', '--item-col', 'product', '--epochs', '2',
                  '--eval-every', '1', '--dim', '8', '--num-negatives', '16',
@@ -397,6 +399,9 @@ def test_many_negative_models_train_on_own_data(tmp_path, capsys, model):
     if model == 'simplex':
         assert (config.loss, config.margin, config.negative_weight) == \
             ('ccl', 0.5, 4.0)
+        assert (config.lr_schedule, config.lr_milestones, config.lr_decay,
+                config.embedding_decay, config.exclude_positives) == \
+            ('step', (1,), 0.5, 1e-5, True)
     else:  # UltraGCN has its own objective and says so
         assert main(['train', model, '--data', str(path), '--user-col',
                      'visitor', '--item-col', 'product', '--loss', 'ccl',

@@ -44,6 +44,8 @@ class BPRSampler:
     With several negatives per triple, :meth:`batches` draws them batch by
     batch (hundreds per triple over an epoch would not fit in memory).
     """
+    bitmap_cells = 1 << 26
+
     def __init__(self, graph: InteractionGraph, scheme: str = 'per_user',
                  num_negatives: int = 1, seed: int = 0,
                  negative_items: Optional[Tensor] = None,
@@ -57,7 +59,9 @@ class BPRSampler:
         self.scheme = scheme
         self.num_negatives = num_negatives
         self.shared_negatives = bool(shared_negatives)
+        self.num_users = graph.num_users
         self.num_items = graph.num_items
+        self._bitmap = None  # built by positive_mask on small graphs
         self.generator = torch.Generator().manual_seed(seed)
         self.rowptr, self.col = graph.csr('train')
         deg = self.rowptr.diff()
@@ -101,6 +105,24 @@ class BPRSampler:
     def is_positive(self, users: Tensor, items: Tensor) -> Tensor:
         r"""Whether each :obj:`(users[k], items[k])` is a training pair."""
         query = users * self.num_items + items
+        pos = torch.searchsorted(self.keys, query).clamp_(
+            max=self.keys.numel() - 1)
+        return self.keys[pos] == query
+
+    def positive_mask(self, users: Tensor, items: Tensor) -> Tensor:
+        r"""Whether :obj:`(users[b], items[m])` is a training pair, shape
+        :obj:`[B, M]`: from a dense bitmap of the pairs up to
+        :attr:`bitmap_cells` user-item cells (:math:`2^{26}`), else by
+        binary search of the keys."""
+        users, items = users.reshape(-1), items.reshape(-1)
+        if self.num_users * self.num_items <= self.bitmap_cells:
+            if self._bitmap is None:
+                bitmap = torch.zeros(self.num_users * self.num_items,
+                                     dtype=torch.bool)
+                bitmap[self.keys] = True
+                self._bitmap = bitmap.view(self.num_users, self.num_items)
+            return self._bitmap.index_select(0, users).index_select(1, items)
+        query = (users.view(-1, 1) * self.num_items + items.view(1, -1))
         pos = torch.searchsorted(self.keys, query).clamp_(
             max=self.keys.numel() - 1)
         return self.keys[pos] == query

@@ -31,7 +31,19 @@ REG_SCALINGS = ('lightgcn', 'dccf', 'pyg')
 RANKING_LOSSES = ('bpr', 'ccl', 'softmax')
 
 
-def bpr_loss(pos_score: Tensor, neg_score: Tensor) -> Tensor:
+def _valid_mask(name: str, neg_mask: Optional[Tensor],
+                neg_score: Tensor) -> Optional[Tensor]:
+    if neg_mask is None:
+        return None
+    if neg_mask.shape != neg_score.shape or neg_mask.dtype != torch.bool:
+        raise ValueError(f"{name}: neg_mask must be a boolean tensor of the "
+                         f"negative scores' shape {tuple(neg_score.shape)}, "
+                         f"got {neg_mask.dtype} {tuple(neg_mask.shape)}")
+    return neg_mask
+
+
+def bpr_loss(pos_score: Tensor, neg_score: Tensor,
+             neg_mask: Optional[Tensor] = None) -> Tensor:
     r"""The Bayesian Personalized Ranking loss, averaged over the batch:
     :math:`\frac{1}{B}\sum_b -\ln \sigma(\hat{y}_{ui} - \hat{y}_{uj})
     = \frac{1}{B}\sum_b \mathrm{softplus}(\hat{y}_{uj} - \hat{y}_{ui})`.
@@ -42,13 +54,20 @@ def bpr_loss(pos_score: Tensor, neg_score: Tensor) -> Tensor:
         neg_score (torch.Tensor): Scores of the negative pairs, shape
             :obj:`[B]` or :obj:`[B, M]` for :math:`M` negatives per positive
             (then averaged over all :math:`B M` pairs).
+        neg_mask (torch.Tensor, optional): Which negatives count (boolean,
+            the shape of :obj:`neg_score`); the mean runs over those.
+            (default: :obj:`None`, all)
     """
     if neg_score.dim() == 2:
         pos_score = pos_score.view(-1, 1)
     elif pos_score.shape != neg_score.shape:
         raise ValueError(f"bpr_loss: positive scores {tuple(pos_score.shape)} "
                          f"and negative scores {tuple(neg_score.shape)} differ")
-    return F.softplus(neg_score - pos_score).mean()
+    loss = F.softplus(neg_score - pos_score)
+    mask = _valid_mask('bpr_loss', neg_mask, neg_score)
+    if mask is None:
+        return loss.mean()
+    return (loss * mask).sum() / mask.sum().clamp(min=1)
 
 
 def _scores_2d(name: str, pos_score: Tensor, neg_score: Tensor) -> Tensor:
@@ -66,8 +85,8 @@ def _scores_2d(name: str, pos_score: Tensor, neg_score: Tensor) -> Tensor:
 
 def cosine_contrastive_loss(pos_score: Tensor, neg_score: Tensor,
                             margin: float = 0.9,
-                            negative_weight: Optional[float] = None
-                            ) -> Tensor:
+                            negative_weight: Optional[float] = None,
+                            neg_mask: Optional[Tensor] = None) -> Tensor:
     r"""The cosine contrastive loss (CCL) of the `"SimpleX: A Simple and
     Strong Baseline for Collaborative Filtering"
     <https://arxiv.org/abs/2109.12613>`_ paper, on cosine scores
@@ -79,6 +98,8 @@ def cosine_contrastive_loss(pos_score: Tensor, neg_score: Tensor,
 
     with margin :math:`m` and negative weight :math:`w`; without a weight
     the negatives' terms are summed (:math:`w = M`), as in SimpleX's code.
+    With :obj:`neg_mask`, row :math:`b` keeps only its :math:`M_b` valid
+    negatives and :math:`M` becomes :math:`M_b`.
 
     Args:
         pos_score (torch.Tensor): Cosine scores of the positive pairs,
@@ -88,16 +109,26 @@ def cosine_contrastive_loss(pos_score: Tensor, neg_score: Tensor,
         margin (float, optional): :math:`m`; negatives scoring at most
             :math:`m` cost nothing. (default: :obj:`0.9`)
         negative_weight (float, optional): :math:`w`. (default: :obj:`None`)
+        neg_mask (torch.Tensor, optional): Which negatives count (boolean,
+            :obj:`[B, M]`). (default: :obj:`None`, all)
     """
     neg_score = _scores_2d('cosine_contrastive_loss', pos_score, neg_score)
+    mask = _valid_mask('cosine_contrastive_loss', neg_mask, neg_score)
     neg = torch.relu(neg_score - margin)
-    neg = neg.sum(-1) if negative_weight is None else \
-        neg.mean(-1) * negative_weight
+    if mask is not None:
+        neg = neg * mask
+    if negative_weight is None:
+        neg = neg.sum(-1)
+    elif mask is None:
+        neg = neg.mean(-1) * negative_weight
+    else:
+        neg = neg.sum(-1) / mask.sum(-1).clamp(min=1) * negative_weight
     return (torch.relu(1.0 - pos_score) + neg).mean()
 
 
 def sampled_softmax_loss(pos_score: Tensor, neg_score: Tensor,
-                         temperature: float = 1.0) -> Tensor:
+                         temperature: float = 1.0,
+                         neg_mask: Optional[Tensor] = None) -> Tensor:
     r"""Softmax cross-entropy of each positive against its sampled
     negatives, averaged over the batch:
 
@@ -113,8 +144,13 @@ def sampled_softmax_loss(pos_score: Tensor, neg_score: Tensor,
         neg_score (torch.Tensor): Scores of the negatives, :obj:`[B, M]`
             (or :obj:`[B]`).
         temperature (float, optional): :math:`\tau`. (default: :obj:`1.0`)
+        neg_mask (torch.Tensor, optional): Which negatives enter the
+            denominator (boolean, :obj:`[B, M]`). (default: :obj:`None`, all)
     """
     neg_score = _scores_2d('sampled_softmax_loss', pos_score, neg_score)
+    mask = _valid_mask('sampled_softmax_loss', neg_mask, neg_score)
+    if mask is not None:
+        neg_score = neg_score.masked_fill(~mask, float('-inf'))
     logits = torch.cat([pos_score.view(-1, 1), neg_score], dim=1)
     logits = logits / temperature
     return (torch.logsumexp(logits, dim=1) - logits[:, 0]).mean()
@@ -181,19 +217,22 @@ def item_item_constraint_loss(score: Tensor, weight: Tensor) -> Tensor:
 
 def ranking_loss(name: str, pos_score: Tensor, neg_score: Tensor,
                  margin: float = 0.9, negative_weight: Optional[float] = None,
-                 temperature: float = 1.0) -> Tensor:
+                 temperature: float = 1.0,
+                 neg_mask: Optional[Tensor] = None) -> Tensor:
     r"""The ranking objective :obj:`name` of positive against negative
     scores: :obj:`'bpr'` (:func:`bpr_loss`), :obj:`'ccl'`
     (:func:`cosine_contrastive_loss` with :obj:`margin` and
     :obj:`negative_weight`) or :obj:`'softmax'` (:func:`sampled_softmax_loss`
-    with :obj:`temperature`)."""
+    with :obj:`temperature`); :obj:`neg_mask` (boolean, the shape of the
+    negative scores) keeps the negatives that count."""
     if name == 'bpr':
-        return bpr_loss(pos_score, neg_score)
+        return bpr_loss(pos_score, neg_score, neg_mask)
     if name == 'ccl':
         return cosine_contrastive_loss(pos_score, neg_score, margin,
-                                       negative_weight)
+                                       negative_weight, neg_mask)
     if name == 'softmax':
-        return sampled_softmax_loss(pos_score, neg_score, temperature)
+        return sampled_softmax_loss(pos_score, neg_score, temperature,
+                                    neg_mask)
     raise ValueError(f"ranking_loss: unknown loss '{name}' (expected one of "
                      f"{RANKING_LOSSES})")
 

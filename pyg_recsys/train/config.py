@@ -9,7 +9,7 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 
 SELECT_RULES = ('valid', 'last', 'test')
-LR_SCHEDULES = ('constant', 'cosine')
+LR_SCHEDULES = ('constant', 'cosine', 'step')
 NEGATIVE_SAMPLING = ('uniform', 'dns')
 NEGATIVE_POOLS = ('all', 'train')
 REG_SCALINGS = ('lightgcn', 'dccf', 'pyg', 'bgcf')
@@ -54,8 +54,20 @@ class TrainConfig:
         epochs (int): Maximum number of epochs.
         batch_size (int): BPR triples per optimiser step.
         lr (float): Adam learning rate.
-        lr_schedule (str): :obj:`'constant'` or :obj:`'cosine'` (annealed
-            per epoch from :obj:`lr` to 0 at :obj:`epochs`).
+        lr_schedule (str): :obj:`'constant'`, :obj:`'cosine'` (annealed
+            per epoch from :obj:`lr` to 0 at :obj:`epochs`) or :obj:`'step'`
+            (multiplied by :obj:`lr_decay` after each epoch in
+            :obj:`lr_milestones`, PyTorch's :class:`MultiStepLR`).
+        lr_milestones (tuple of int): :obj:`'step'`: the epochs (1-based,
+            increasing) after which the learning rate drops.
+        lr_decay (float): :obj:`'step'`: the factor of each drop.
+        embedding_decay (float): L2 strength :math:`\lambda` on every
+            embedding table as a whole, :math:`\frac{\lambda}{2}
+            \lVert \mathbf{W} \rVert^2` added to the loss at every step
+            (Adam's coupled :obj:`weight_decay` on the
+            :class:`torch.nn.Embedding` parameters only), as SimpleX's
+            :obj:`embedding_regularizer`; unlike :obj:`lambda_reg`, rows that
+            are not in the batch decay too.
         lambda_reg (float): L2 strength on the batch's ego embeddings.
         reg_scaling (str): :obj:`'lightgcn'`, :obj:`'dccf'` or :obj:`'pyg'`
             (see :mod:`pyg_recsys.nn.loss`), or :obj:`'bgcf'` (BGCF only: half
@@ -79,6 +91,13 @@ class TrainConfig:
             (:obj:`ignore_pos_items: False`); every triple still sees
             :obj:`num_negatives` uniform negatives, but the triples of one
             batch see the same ones.
+        exclude_positives (bool): With :obj:`shared_negatives`: a shared
+            negative that is one of a triple's user's training items is left
+            out of that triple's loss (a mask; the mean over negatives runs
+            over the rest), as SimpleX's code does with
+            :obj:`ignore_pos_items: True` (its ML-1M configuration).
+            Negatives drawn per triple are always redrawn until they are not
+            positives.
         loss (str): The ranking objective (see
             :func:`pyg_recsys.nn.loss.ranking_loss`): :obj:`'bpr'`,
             :obj:`'ccl'` (SimpleX's cosine contrastive loss, for models
@@ -117,6 +136,9 @@ class TrainConfig:
     steps_per_epoch: Optional[int] = None
     lr: float = 1e-3
     lr_schedule: str = 'constant'
+    lr_milestones: Tuple[int, ...] = ()
+    lr_decay: float = 0.1
+    embedding_decay: float = 0.0
     lambda_reg: float = 1e-4
     reg_scaling: str = 'lightgcn'
     sampler: str = 'per_user'
@@ -124,6 +146,7 @@ class TrainConfig:
     negative_sampling: str = 'uniform'
     negative_pool: str = 'all'
     shared_negatives: bool = False
+    exclude_positives: bool = False
     loss: str = 'bpr'
     margin: float = 0.9
     negative_weight: Optional[float] = None
@@ -179,6 +202,10 @@ class TrainConfig:
         if not (math.isfinite(self.temperature) and self.temperature > 0):
             raise ValueError(f"TrainConfig: temperature must be positive, "
                              f"got {self.temperature}")
+        if self.exclude_positives and not self.shared_negatives:
+            raise ValueError("TrainConfig: exclude_positives masks shared "
+                             "negatives (shared_negatives=True); negatives "
+                             "drawn per triple are never positives")
         if self.shared_negatives and self.negative_sampling == 'dns':
             raise ValueError("TrainConfig: shared_negatives and "
                              "negative_sampling='dns' do not combine (dns "
@@ -186,6 +213,27 @@ class TrainConfig:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"TrainConfig: lr_schedule must be one of "
                              f"{LR_SCHEDULES}, got '{self.lr_schedule}'")
+        try:
+            self.lr_milestones = tuple(int(m) for m in self.lr_milestones)
+        except (TypeError, ValueError):
+            raise ValueError(f"TrainConfig: lr_milestones must be epochs, "
+                             f"got {self.lr_milestones!r}") from None
+        if (self.lr_schedule == 'step') != bool(self.lr_milestones):
+            raise ValueError(f"TrainConfig: lr_milestones go with "
+                             f"lr_schedule='step' (and it needs them), got "
+                             f"lr_schedule='{self.lr_schedule}' and "
+                             f"lr_milestones={self.lr_milestones}")
+        m = self.lr_milestones
+        if m and (m[0] < 1 or any(a >= b for a, b in zip(m, m[1:]))):
+            raise ValueError(f"TrainConfig: lr_milestones must be increasing "
+                             f"epochs >= 1, got {m}")
+        if not (math.isfinite(self.lr_decay) and 0 < self.lr_decay <= 1):
+            raise ValueError(f"TrainConfig: lr_decay must lie in (0, 1], got "
+                             f"{self.lr_decay}")
+        if not (math.isfinite(self.embedding_decay)
+                and self.embedding_decay >= 0):
+            raise ValueError(f"TrainConfig: embedding_decay must be >= 0, "
+                             f"got {self.embedding_decay}")
         if self.negative_sampling not in NEGATIVE_SAMPLING:
             raise ValueError(f"TrainConfig: negative_sampling must be one of "
                              f"{NEGATIVE_SAMPLING}, got "
@@ -296,6 +344,25 @@ def register_recipe(model: str, name: str, recipe: Recipe,
     data set with :obj:`'*'`), e.g. for a user's registered model."""
     TrainConfig(**recipe.train)  # validate before anything uses it
     RECIPES.setdefault((model, dataset), {})[name] = recipe
+
+
+def embedding_param_groups(model: torch.nn.Module, decay: float):
+    r"""Parameter groups of :obj:`model` for Adam: the weights of its
+    :class:`torch.nn.Embedding` tables with :obj:`weight_decay=decay`, the
+    rest without (one group when :obj:`decay` is 0)."""
+    if decay == 0:
+        return list(model.parameters())
+    tables = {id(m.weight) for m in model.modules()
+              if isinstance(m, torch.nn.Embedding)}
+    emb = [p for p in model.parameters() if id(p) in tables]
+    if not emb:
+        raise ValueError(f"embedding_decay: {type(model).__name__} has no "
+                         f"embedding tables to decay")
+    rest = [p for p in model.parameters() if id(p) not in tables]
+    groups = [{'params': emb, 'weight_decay': decay}]
+    if rest:
+        groups.append({'params': rest, 'weight_decay': 0.0})
+    return groups
 
 
 def make_adam(params, lr: float, **kwargs) -> torch.optim.Adam:

@@ -19,7 +19,8 @@ from pyg_recsys.data.sampler import BPRSampler
 from pyg_recsys.metrics import Evaluator
 from pyg_recsys.ops.csr import mark_normalized
 from pyg_recsys.train.checkpoint import load_checkpoint, save_checkpoint
-from pyg_recsys.train.config import TrainConfig, make_adam, resolve_device
+from pyg_recsys.train.config import (TrainConfig, embedding_param_groups,
+                                     make_adam, resolve_device)
 
 
 def seed_everything(seed: int) -> None:
@@ -147,7 +148,8 @@ class Trainer:
             if self.config.negative_pool == 'train':
                 pool = torch.unique(graph.train[1])
             params = inspect.signature(model.training_loss).parameters
-            if self.config.loss_options and 'loss' not in params and not any(
+            if (self.config.loss_options or self.config.exclude_positives) \
+                    and 'loss' not in params and not any(
                     p.kind == p.VAR_KEYWORD for p in params.values()):
                 raise ValueError(f"Trainer: {type(model).__name__} trains "
                                  f"with its own objective; loss="
@@ -158,7 +160,9 @@ class Trainer:
                 seed=self.config.seed + _RANK_STREAM * self.rank,
                 negative_items=pool,
                 shared_negatives=self.config.shared_negatives)
-            self.optimizer = make_adam(model.parameters(), self.config.lr)
+            self.optimizer = make_adam(
+                embedding_param_groups(model, self.config.embedding_decay),
+                self.config.lr)
             if self.world_size > 1:
                 if self.config.batch_size % self.world_size:
                     raise ValueError(
@@ -183,6 +187,10 @@ class Trainer:
         if self.optimizer is not None and self.config.lr_schedule == 'cosine':
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
                 self.optimizer, T_max=self.config.epochs)
+        elif self.optimizer is not None and self.config.lr_schedule == 'step':
+            self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
+                self.optimizer, list(self.config.lr_milestones),
+                gamma=self.config.lr_decay)
         # Seconds spent per phase over the run (see :meth:`train_epoch`).
         self.profile = {'sample': 0.0, 'forward': 0.0, 'backward': 0.0,
                         'optimizer': 0.0, 'evaluate': 0.0}
@@ -328,6 +336,12 @@ class Trainer:
                 break
             # The sampler draws (user, item) ids; models take node ids.
             users, pos, neg = batch
+            options = cfg.loss_options
+            if cfg.exclude_positives:  # shared negatives, [1, M]
+                keep = ~self.sampler.positive_mask(users, neg)
+                options = {'loss': cfg.loss, 'loss_kwargs': dict(
+                    options.get('loss_kwargs', {}),
+                    neg_mask=keep.to(self.device))}
             offset = self.graph.num_users
             adj, pos, neg, extra = self.adj, pos + offset, neg + offset, {}
             if self.subgraphs is not None:
@@ -343,7 +357,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss, parts = loss_fn(adj, users, pos, neg, lambda_reg,
                                   cfg.reg_scaling, **hard, **extra,
-                                  **cfg.loss_options)
+                                  **options)
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"training diverged at epoch {self.epoch + 1}: loss is "

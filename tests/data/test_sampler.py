@@ -102,3 +102,21 @@ def test_many_negatives_are_drawn_per_batch_and_reject_positives():
                                  neg.reshape(-1)).any()
         n += users.numel()
     assert n == graph.train.size(1)
+
+
+@pytest.mark.parametrize('bitmap', [True, False])
+def test_positive_mask_matches_the_training_pairs(bitmap, monkeypatch):
+    g = torch.Generator().manual_seed(0)
+    keys = torch.randperm(77, generator=g)[:30]
+    train = torch.stack([keys // 11, keys % 11])
+    graph = InteractionGraph(7, 11, train)
+    sampler = BPRSampler(graph, 'per_interaction', 1)
+    if not bitmap:
+        monkeypatch.setattr(sampler, 'bitmap_cells', 0)
+    pairs = set(zip(train[0].tolist(), train[1].tolist()))
+    users = torch.tensor([0, 3, 3, 6, 1])
+    items = torch.tensor([[10, 0, 4, 4, 7, 2]])
+    got = sampler.positive_mask(users, items)
+    assert got.tolist() == [[(u, i) in pairs for i in items[0].tolist()]
+                            for u in users.tolist()]
+    assert (sampler._bitmap is not None) == bitmap

@@ -55,6 +55,37 @@ def test_ccl_gradient_is_zero_inside_the_margins():
     assert neg.grad.tolist() == [[0.0, 0.5], [0.0, 0.0]]
 
 
+def test_losses_with_a_negative_mask_match_loops_over_the_kept_negatives():
+    g = torch.Generator().manual_seed(4)
+    pos = torch.rand(5, generator=g, dtype=torch.float64) * 2 - 1
+    neg = torch.rand(5, 7, generator=g, dtype=torch.float64) * 2 - 1
+    mask = torch.rand(5, 7, generator=g) < 0.6
+    mask[2] = False  # a row without negatives keeps its positive term
+    kept = [[float(s) for s, m in zip(neg[b], mask[b]) if m]
+            for b in range(5)]
+    for weight in (None, 4.0):
+        want = 0.0
+        for b in range(5):
+            terms = [max(s - 0.3, 0.0) for s in kept[b]]
+            agg = sum(terms) if weight is None else \
+                (weight * sum(terms) / len(terms) if terms else 0.0)
+            want += max(1.0 - float(pos[b]), 0.0) + agg
+        got = ranking_loss('ccl', pos, neg, margin=0.3,
+                           negative_weight=weight, neg_mask=mask)
+        assert float(got) == pytest.approx(want / 5, rel=1e-12)
+    want = sum(-math.log(math.exp(float(pos[b]) / 0.5) / (
+        math.exp(float(pos[b]) / 0.5)
+        + sum(math.exp(s / 0.5) for s in kept[b]))) for b in range(5)) / 5
+    got = ranking_loss('softmax', pos, neg, temperature=0.5, neg_mask=mask)
+    assert float(got) == pytest.approx(want, rel=1e-12)
+    pairs = [math.log1p(math.exp(s - float(pos[b])))
+             for b in range(5) for s in kept[b]]
+    got = ranking_loss('bpr', pos, neg, neg_mask=mask)
+    assert float(got) == pytest.approx(sum(pairs) / len(pairs), rel=1e-12)
+    with pytest.raises(ValueError, match='neg_mask'):
+        ranking_loss('ccl', pos, neg, neg_mask=mask[:, :3])
+
+
 @pytest.mark.parametrize('tau', [1.0, 0.1])
 def test_sampled_softmax_matches_a_loop(tau):
     g = torch.Generator().manual_seed(1)
@@ -202,6 +233,38 @@ def test_simplex_gamma_one_is_cosine_mf():
     out = model.get_embedding(graph.norm_adj())
     w = model.embedding.weight
     torch.testing.assert_close(out, w / w.norm(dim=-1, keepdim=True))
+
+
+def test_simplex_biases_score_as_the_formula():
+    graph = small_graph()
+    torch.manual_seed(2)
+    model = SimpleX(5, 6, 4, gamma=0.4, init_std=0.5, bias=True).double()
+    with torch.no_grad():
+        model.global_bias.fill_(0.25)
+    adj = graph.norm_adj(torch.float64)
+    model.eval()
+    table = model.get_embedding(adj)
+    assert table.shape == (11, 6)
+    b_u, b_i = model.user_bias.weight[:, 0], model.item_bias.weight[:, 0]
+    for u in range(5):
+        for i in range(6):
+            e_i = model.embedding.weight[5 + i]
+            want = ref_user(model, graph, u) @ (e_i / e_i.norm()) + b_i[i] \
+                + b_u[u] + 0.25
+            assert float(table[u] @ table[5 + i]) == pytest.approx(
+                float(want), rel=1e-12)
+    # training: dropout covers the user vector and the item bias's constant
+    # feature, not the user and global biases
+    model.train()
+    model.dropout = 0.5
+    torch.manual_seed(3)
+    users = torch.tensor([0, 0, 2, 2, 2, 3] * 20)
+    rows = model.user_vectors(adj, users)
+    kept = rows[:, :5]
+    ref = table[users, :5]
+    assert bool(((kept == 0) | torch.isclose(kept, 2 * ref)).all())
+    assert 0 < int((kept[:, 4] == 0).sum()) < users.numel()
+    torch.testing.assert_close(rows[:, 5], b_u[users] + 0.25)
 
 
 def test_simplex_names_bad_options():

@@ -179,8 +179,69 @@ def test_cosine_schedule_logs_lr_and_resumes_exactly(tmp_path):
     resumed.fit()
     torch.testing.assert_close(other.embedding.weight,
                                model.embedding.weight)
-    with pytest.raises(ValueError, match='lr_schedule'):
-        TrainConfig(lr_schedule='step')
+    with pytest.raises(ValueError, match='lr_schedule must be one of'):
+        TrainConfig(lr_schedule='linear')
+
+
+def test_step_schedule_drops_the_lr_after_each_milestone():
+    graph = clustered_graph()
+    cfg = small_config(epochs=6, patience=0, lr=0.04, lr_schedule='step',
+                       lr_milestones=(2, 5), lr_decay=0.5, select='last')
+    torch.manual_seed(0)
+    trainer = Trainer(MF(40, 30, embedding_dim=8), graph, cfg,
+                      progress=False)
+    trainer.fit()
+    lrs = [r['lr'] for r in trainer.history if r['kind'] == 'train']
+    # Epochs 1-2 at lr, 3-5 at lr / 2, 6 at lr / 4.
+    assert lrs == pytest.approx([0.04, 0.04, 0.02, 0.02, 0.02, 0.01])
+    for bad, match in ((dict(lr_schedule='step'), 'lr_milestones'),
+                       (dict(lr_milestones=(3,)), 'lr_milestones'),
+                       (dict(lr_schedule='step', lr_milestones=(4, 4)),
+                        'increasing'),
+                       (dict(lr_schedule='step', lr_milestones=(0,)),
+                        'increasing'),
+                       (dict(lr_schedule='step', lr_milestones=(2,),
+                             lr_decay=1.5), 'lr_decay'),
+                       (dict(embedding_decay=-1.0), 'embedding_decay')):
+        with pytest.raises(ValueError, match=match):
+            TrainConfig(**bad)
+
+
+def test_embedding_decay_is_l2_on_the_whole_tables_only():
+    # One Adam step with embedding_decay equals plain Adam on the loss plus
+    # lambda / 2 * ||W||^2 of every embedding table (not W_v, not the
+    # global bias).
+    from pyg_recsys.nn.models import SimpleX
+    from pyg_recsys.train.config import embedding_param_groups, make_adam
+    graph = clustered_graph()
+    lam = 0.3
+    torch.manual_seed(0)
+    a = SimpleX(graph.num_users, graph.num_items, 8, bias=True, dropout=0.0,
+                init_std=0.1)
+    b = SimpleX(graph.num_users, graph.num_items, 8, bias=True, dropout=0.0,
+                init_std=0.1)
+    b.load_state_dict(a.state_dict())
+    opt_a = make_adam(embedding_param_groups(a, lam), 1e-2)
+    opt_b = torch.optim.Adam(b.parameters(), lr=1e-2)
+    edge_index = graph.edge_index
+    users = torch.tensor([0, 3, 5, 7])
+    items = torch.tensor([1, 2, 9, 4])
+    for _ in range(3):
+        for model, opt, reg in ((a, opt_a, 0.0), (b, opt_b, lam)):
+            opt.zero_grad()
+            score = (model.user_vectors(edge_index, users) *
+                     model.item_vectors(items)).sum(-1)
+            loss = (score - 1).pow(2).sum() + model.global_bias.sum() + \
+                model.conv.lin_v.weight.sum()
+            tables = (model.embedding, model.user_bias, model.item_bias)
+            loss = loss + reg / 2 * sum(t.weight.pow(2).sum() for t in tables)
+            loss.backward()
+            opt.step()
+    for (name, p), q in zip(a.named_parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6, msg=name)
+    assert embedding_param_groups(a, 0.0) == list(a.parameters())
+    with pytest.raises(ValueError, match='no embedding tables'):
+        embedding_param_groups(torch.nn.Linear(3, 3), 1e-3)
 
 
 @pytest.mark.parametrize('dataset', ['gowalla', 'yelp2018'])
@@ -354,6 +415,42 @@ def test_loss_options_are_checked_and_reach_the_model():
     bgcf = BGCF(graph.num_users, graph.num_items, NodeCopying(graph))
     with pytest.raises(ValueError, match='own objective'):
         Trainer(bgcf, graph, TrainConfig(loss='ccl'), progress=False)
+
+
+def test_exclude_positives_masks_each_users_shared_negatives():
+    with pytest.raises(ValueError, match='exclude_positives'):
+        TrainConfig(exclude_positives=True)
+    graph = clustered_graph()
+    train = set(zip(graph.train[0].tolist(), graph.train[1].tolist()))
+    seen = []
+
+    class Spy(MF):
+        def training_loss(self, edge_index, users, pos, neg, *args,
+                          **kwargs):
+            mask = kwargs['loss_kwargs']['neg_mask']
+            U = self.num_users
+            want = [[(u, j - U) not in train for j in neg[0].tolist()]
+                    for u in users.tolist()]
+            seen.append(mask.tolist() == want and not mask.all())
+            return super().training_loss(edge_index, users, pos, neg,
+                                         *args, **kwargs)
+
+    for loss in ('bpr', 'ccl'):
+        seen.clear()
+        cfg = TrainConfig(epochs=1, batch_size=64, loss=loss,
+                          num_negatives=40, shared_negatives=True,
+                          exclude_positives=True, eval_every=1,
+                          select='last')
+        Trainer(Spy(graph.num_users, graph.num_items, 8), graph, cfg,
+                progress=False).fit()
+        assert seen and all(seen)
+    # UltraGCN's own constraint loss takes no mask: refused, not ignored
+    from pyg_recsys.train import build_model
+    model = build_model('ultragcn', graph)
+    cfg = TrainConfig(epochs=1, batch_size=64, num_negatives=8,
+                      shared_negatives=True, exclude_positives=True)
+    with pytest.raises(ValueError, match='constraint loss'):
+        Trainer(model, graph, cfg, progress=False).fit()
 
 
 @pytest.mark.parametrize('model_name', ['simplex', 'ultragcn'])

@@ -33,13 +33,27 @@ class SimpleX(EmbeddingRecommender):
     configuration has it). Dropout is applied to the normalised user vector
     in training, as in SimpleX's code.
 
+    With :obj:`bias=True` (SimpleX's :obj:`enable_bias`, set in its ML-1M
+    configuration) a pair scores
+
+    .. math::
+        \hat{y}_{ui} = \mathrm{dropout}\big([\,\mathbf{u} \,\Vert\, 1\,]
+        \big)^{\top} [\,\mathbf{e}_i \,\Vert\, b_i\,] + b_u + b,
+
+    the item bias :math:`b_i` on a constant feature of the user vector
+    (dropped out with it in training, as in the code) and the user and global
+    biases added after. The vectors carry the biases as two extra columns,
+    :math:`[\mathbf{u} \Vert 1 \Vert b_u + b]` and :math:`[\mathbf{e}_i
+    \Vert b_i \Vert 1]`, so that every dot-product consumer (the losses,
+    the evaluator) sees the score; :math:`b_u + b` is constant per user and
+    does not change a ranking.
+
     The graph given to :meth:`get_embedding` (the Trainer's normalised
     training adjacency, or any :obj:`edge_index` of user-item edges in node
     ids) supplies the histories; its weights are ignored. Only the rows a
     training batch needs are computed (:meth:`embedding_rows`).
 
-    Not implemented: SimpleX's optional score biases (:obj:`enable_bias`)
-    and its :obj:`'self_attention'` aggregator; the attention's softmax runs
+    Not implemented: SimpleX's :obj:`'self_attention'` aggregator; the attention's softmax runs
     over the user's items only (see :class:`BehaviorConv`).
 
     Args:
@@ -57,8 +71,10 @@ class SimpleX(EmbeddingRecommender):
         share_history (bool, optional): Whether the history vectors are the
             item embeddings. (default: :obj:`True`)
         init_std (float, optional): Standard deviation of the normal
-            initialisation of the embeddings (SimpleX's 1e-4).
+            initialisation of the embeddings and biases (SimpleX's 1e-4).
             (default: :obj:`1e-4`)
+        bias (bool, optional): Whether pairs get the user, item and global
+            score biases. (default: :obj:`False`)
     """
     dns = False
 
@@ -66,7 +82,7 @@ class SimpleX(EmbeddingRecommender):
                  embedding_dim: int = 64, aggregator: str = 'mean',
                  gamma: float = 0.5, dropout: float = 0.1,
                  similarity: str = 'cosine', share_history: bool = True,
-                 init_std: Optional[float] = 1e-4):
+                 init_std: Optional[float] = 1e-4, bias: bool = False):
         super().__init__(num_users, num_items, embedding_dim, init_std)
         if not 0.0 <= gamma <= 1.0:
             raise ValueError(f"SimpleX: gamma must lie in [0, 1], got {gamma}")
@@ -84,6 +100,11 @@ class SimpleX(EmbeddingRecommender):
         self.history = None if share_history else \
             torch.nn.Embedding(num_items, embedding_dim)
         self.conv = BehaviorConv(embedding_dim, aggregator)
+        self.bias = bool(bias)
+        if self.bias:
+            self.user_bias = torch.nn.Embedding(num_users, 1)
+            self.item_bias = torch.nn.Embedding(num_items, 1)
+            self.global_bias = torch.nn.Parameter(torch.zeros(1))
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -91,6 +112,10 @@ class SimpleX(EmbeddingRecommender):
         if self.history is not None:
             torch.nn.init.normal_(self.history.weight,
                                   std=self.init_std or 1e-4)
+        if self.bias:
+            for table in (self.user_bias, self.item_bias):
+                torch.nn.init.normal_(table.weight, std=self.init_std or 1e-4)
+            torch.nn.init.zeros_(self.global_bias)
         self.conv.reset_parameters()
 
     # ------------------------------------------------------------------
@@ -131,8 +156,12 @@ class SimpleX(EmbeddingRecommender):
         out = e_u
         if self.gamma < 1.0:
             items, owner = self._histories(edge_index, uniq)
-            table = self.embedding.weight[self.num_users:] \
-                if self.history is None else self.history.weight
+            # Shared histories index the whole table (items offset by U):
+            # slicing it first would cost a table-sized gradient copy.
+            if self.history is None:
+                table, items = self.embedding.weight, items + self.num_users
+            else:
+                table = self.history.weight
             # The histories come grouped by user: a CSR [users, items].
             rowptr = torch.zeros(uniq.numel() + 1, dtype=torch.long,
                                  device=uniq.device)
@@ -141,24 +170,36 @@ class SimpleX(EmbeddingRecommender):
             adj_t = torch.sparse_csr_tensor(
                 rowptr, items, torch.ones(items.numel(), dtype=table.dtype,
                                           device=items.device),
-                (uniq.numel(), table.size(0)))
+                (uniq.numel(), table.size(0)), check_invariants=False)
             agg = self.conv((table, e_u), adj_t)
             out = self.gamma * e_u + (1.0 - self.gamma) * agg
         if self.similarity == 'cosine':
             out = F.normalize(out, dim=-1)
-        return F.dropout(out.index_select(0, inverse), self.dropout,
-                         self.training)
+        if self.bias:  # the constant feature of the item bias
+            out = torch.cat([out, out.new_ones(out.size(0), 1)], dim=-1)
+        out = F.dropout(out.index_select(0, inverse), self.dropout,
+                        self.training)
+        if self.bias:
+            b = self.user_bias.weight.index_select(0, users) + \
+                self.global_bias
+            out = torch.cat([out, b], dim=-1)
+        return out
 
     def item_vectors(self, items: Tensor) -> Tensor:
         r"""The item vectors of :obj:`items` (item ids)."""
-        out = self.embedding.weight[self.num_users:].index_select(0, items)
-        return F.normalize(out, dim=-1) if self.similarity == 'cosine' \
-            else out
+        out = self.embedding.weight.index_select(0, items + self.num_users)
+        if self.similarity == 'cosine':
+            out = F.normalize(out, dim=-1)
+        if self.bias:
+            out = torch.cat([out, self.item_bias.weight.index_select(0, items),
+                             out.new_ones(out.size(0), 1)], dim=-1)
+        return out
 
     def get_embedding(self, edge_index: Adj,
                       edge_weight: OptTensor = None) -> Tensor:
         r"""User vectors and item vectors of all nodes, :obj:`[U + I, d]`
-        (the graph's edge weights are not used)."""
+        (:obj:`[U + I, d + 2]` with :obj:`bias`; the graph's edge weights are
+        not used)."""
         dev = self.embedding.weight.device
         users = torch.arange(self.num_users, device=dev)
         items = torch.arange(self.num_items, device=dev)
@@ -181,7 +222,8 @@ class SimpleX(EmbeddingRecommender):
             .index_put(((~is_user).nonzero().view(-1), ), i)
 
     def _extra_repr(self) -> str:
-        return f", aggregator='{self.aggregator}', gamma={self.gamma}"
+        return (f", aggregator='{self.aggregator}', gamma={self.gamma}"
+                + (', bias=True' if self.bias else ''))
 
 
 def _csr_of(model: SimpleX, edge_index: Tensor) -> Tuple[Tensor, Tensor]:
