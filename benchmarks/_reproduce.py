@@ -9,7 +9,7 @@ import torch
 from _common import REPO, load_note, require_dataset
 
 from pyg_recsys import __version__
-from pyg_recsys.data import load_dataset
+from pyg_recsys.data import InteractionGraph, load_dataset
 from pyg_recsys.train import TrainConfig, Trainer, build_model, get_recipe
 
 
@@ -44,11 +44,14 @@ OVERRIDES = ('epochs', 'lr', 'lambda_reg', 'batch_size', 'negative_sampling',
 
 
 def reproduce(model_name: str, datasets, targets, default_recipe: str,
-              protocol: str, argv=None) -> int:
+              protocol: str, argv=None, drop_valid: bool = False) -> int:
     """Trains :obj:`model_name` with a named recipe, evaluating test every
     ``eval_every`` epochs, and writes ``<model>_<dataset><tag>.json`` / .png.
     ``targets`` maps a data set to (recall@20, ndcg@20) or None; returns 0
-    when the final epoch reaches them (or there are none)."""
+    when the final epoch reaches them (or there are none). With
+    :obj:`drop_valid`, a validation split is dropped: its items are neither
+    trained on nor masked at test time, as in a protocol that has only
+    train and test files."""
     p = argparse.ArgumentParser()
     p.add_argument('--dataset', choices=sorted(datasets),
                    default=sorted(datasets)[0])
@@ -79,6 +82,12 @@ def reproduce(model_name: str, datasets, targets, default_recipe: str,
 
     start = time.perf_counter()
     graph = load_dataset(args.dataset, root=root)
+    if drop_valid and graph.valid is not None:
+        graph = InteractionGraph(graph.num_users, graph.num_items,
+                                 graph.train, test=graph.test,
+                                 name=graph.name)
+        protocol += ('; the split\'s validation file is dropped: its items '
+                     'are neither trained on nor masked')
     torch.manual_seed(config.seed)
     model = build_model(model_name, graph, **recipe.model_kwargs)
     trainer = Trainer(model, graph, config, progress=False,

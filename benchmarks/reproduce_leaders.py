@@ -32,4 +32,5 @@ if __name__ == '__main__':
                    default='simplex')
     known, rest = p.parse_known_args()
     sys.exit(reproduce(known.model, list(TARGETS), TARGETS,
-                       DEFAULT_RECIPE[known.model], PROTOCOL, rest))
+                       DEFAULT_RECIPE[known.model], PROTOCOL, rest,
+                       drop_valid=True))
