@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
         BayesianRecommender,
         LightGCN,
         MostPopular,
+        ScoreEnsemble,
         Sheaf4Rec,
         SimpleX,
         UltraGCN,
@@ -28,7 +29,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
 __all__ = ['LightConv', 'IntentConv', 'SheafConv', 'BGCFMeanConv',
            'BGCFAttentionConv', 'LightGCN', 'DCCF', 'MF',
            'MostPopular', 'Sheaf4Rec', 'GTE', 'BayesianRecommender', 'BGCF',
-           'BehaviorConv', 'SimpleX', 'UltraGCN', 'loss']
+           'BehaviorConv', 'SimpleX', 'UltraGCN', 'ScoreEnsemble', 'loss']
 __getattr__, __dir__ = lazy_exports(__name__, {
     'loss': 'pyg_recsys.nn.loss',
     **{name: 'pyg_recsys.nn.conv' for name in
@@ -36,5 +37,6 @@ __getattr__, __dir__ = lazy_exports(__name__, {
         'BGCFAttentionConv', 'BehaviorConv')},
     **{name: 'pyg_recsys.nn.models' for name in
        ('LightGCN', 'DCCF', 'MF', 'MostPopular', 'Sheaf4Rec', 'GTE',
-        'BayesianRecommender', 'BGCF', 'SimpleX', 'UltraGCN')},
+        'BayesianRecommender', 'BGCF', 'SimpleX', 'UltraGCN',
+        'ScoreEnsemble')},
 })

@@ -8,6 +8,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     from pyg_recsys.nn.models.bgcf import BGCF  # noqa: F401
     from pyg_recsys.nn.models.ctr import ClickSequenceDNN  # noqa: F401
     from pyg_recsys.nn.models.dccf import DCCF  # noqa: F401
+    from pyg_recsys.nn.models.ensemble import ScoreEnsemble  # noqa: F401
     from pyg_recsys.nn.models.gte import GTE, topological_closeness  # noqa: F401
     from pyg_recsys.nn.models.item_sources import (  # noqa: F401
         item2vec,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
 
 _WHERE = {'EmbeddingRecommender': 'base',
           'BayesianRecommender': 'bayesian', 'BGCF': 'bgcf', 'DCCF': 'dccf',
+          'ScoreEnsemble': 'ensemble',
           'GTE': 'gte',
           'topological_closeness': 'gte', 'LightGCN': 'lightgcn', 'MF': 'mf',
           'MostPopular': 'mf', 'Sheaf4Rec': 'sheaf4rec', 'SimpleX': 'simplex',
