@@ -38,6 +38,27 @@ def plot(curve, path, title, target):
     plt.close(fig)
 
 
+def curve_point(record, start: float) -> dict:
+    r"""One point of a training curve from a Trainer evaluation record
+    (:obj:`start`: the run's :func:`time.perf_counter` origin)."""
+    return {'epoch': record['epoch'],
+            'wall_seconds': round(time.perf_counter() - start, 1),
+            'train_seconds': record['train_seconds'],
+            'recall@20': record['test']['recall@20'],
+            'ndcg@20': record['test']['ndcg@20']}
+
+
+def load_bars(name: str, root: str):
+    r"""A BARS split as BARS evaluates it: a validation file, where the
+    split has one (ML-1M), is dropped (neither trained on nor masked).
+    Returns the graph and whether something was dropped."""
+    graph = load_dataset(name, root=root)
+    if graph.valid is None:
+        return graph, False
+    return InteractionGraph(graph.num_users, graph.num_items, graph.train,
+                            test=graph.test, name=graph.name), True
+
+
 # Recipe settings that the command line may override.
 OVERRIDES = ('epochs', 'lr', 'lambda_reg', 'batch_size', 'negative_sampling',
              'num_negatives', 'eval_every')
@@ -81,11 +102,11 @@ def reproduce(model_name: str, datasets, targets, default_recipe: str,
     config = TrainConfig(**train)
 
     start = time.perf_counter()
-    graph = load_dataset(args.dataset, root=root)
-    if drop_valid and graph.valid is not None:
-        graph = InteractionGraph(graph.num_users, graph.num_items,
-                                 graph.train, test=graph.test,
-                                 name=graph.name)
+    if drop_valid:
+        graph, dropped = load_bars(args.dataset, root)
+    else:
+        graph, dropped = load_dataset(args.dataset, root=root), False
+    if dropped:
         protocol += ('; the split\'s validation file is dropped: its items '
                      'are neither trained on nor masked')
     torch.manual_seed(config.seed)
@@ -104,11 +125,7 @@ def reproduce(model_name: str, datasets, targets, default_recipe: str,
                                       'wall_seconds', 'train_seconds')}
 
     def on_eval(record):
-        point = {'epoch': record['epoch'],
-                 'wall_seconds': round(time.perf_counter() - start, 1),
-                 'train_seconds': record['train_seconds'],
-                 'recall@20': record['test']['recall@20'],
-                 'ndcg@20': record['test']['ndcg@20']}
+        point = curve_point(record, start)
         curve.append(point)
         best = max(curve, key=lambda q: q['recall@20'])
         result.update({
