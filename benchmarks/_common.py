@@ -40,3 +40,35 @@ def load_note() -> str:
         return f'load average {os.getloadavg()[0]:.2f}'
     except OSError:
         return 'load average unknown'
+
+
+def fit_timed(factories) -> tuple:
+    """Builds each ``(name, factory)`` (graph generators, for instance) and
+    times it; returns the objects and the seconds by name."""
+    out, seconds = {}, {}
+    for name, factory in factories:
+        start = time.perf_counter()
+        out[name] = factory()
+        seconds[name] = round(time.perf_counter() - start, 3)
+        print(f'  fitted {out[name]} in {seconds[name]:.1f} s', flush=True)
+    return out, seconds
+
+
+def train_report(model, graph, config, seed: int) -> dict:
+    """Trains ``model`` with a Trainer and returns the seed, epochs run,
+    training and wall seconds and the test metrics of the run."""
+    from pyg_recsys.train import Trainer
+    start = time.perf_counter()
+    report = Trainer(model, graph, config, progress=False).fit()
+    return {'seed': seed, 'epochs_run': report['epochs_run'],
+            'train_seconds': report['train_seconds'],
+            'wall_seconds': round(time.perf_counter() - start, 3),
+            'test': report['test']}
+
+
+def mean_sd(runs, key: str) -> tuple:
+    """Mean and sample standard deviation (0 for one run) of a test metric
+    over runs of :func:`train_report`."""
+    vals = [r['test'][key] for r in runs]
+    return statistics.mean(vals), (statistics.stdev(vals) if len(vals) > 1
+                                   else 0.0)

@@ -31,15 +31,15 @@ import json
 import os
 import os.path as osp
 import statistics
-import time
 
 import torch
-from _common import data_root, load_note
+from _common import (data_root, fit_timed, load_note, mean_sd,
+                     train_report)
 
 from pyg_recsys import __version__
 from pyg_recsys.data import PECO, NodeCopying, load_dataset
 from pyg_recsys.nn import BayesianRecommender, LightGCN
-from pyg_recsys.train import TrainConfig, Trainer
+from pyg_recsys.train import TrainConfig
 
 DATASETS = ('lastfm', 'ml-1m', 'sslrec-sparse-yelp')
 MODELS = ('lightgcn', 'node_copy', 'peco')
@@ -54,19 +54,13 @@ BUDGET = {
 
 
 def fit_generators(graph, args):
-    out, seconds = {}, {}
-    for name, cls, kwargs in (
-            ('node_copy', NodeCopying, {'replace_prob': args.replace_prob}),
-            ('peco', PECO, {'replace_prob': args.replace_prob,
-                            'alpha': args.alpha,
-                            'beta': args.beta})):
-        if name not in args.models:
-            continue
-        start = time.perf_counter()
-        out[name] = cls(graph, **kwargs)
-        seconds[name] = round(time.perf_counter() - start, 3)
-        print(f'  fitted {out[name]} in {seconds[name]:.1f} s', flush=True)
-    return out, seconds
+    factories = {
+        'node_copy': lambda: NodeCopying(graph,
+                                         replace_prob=args.replace_prob),
+        'peco': lambda: PECO(graph, replace_prob=args.replace_prob,
+                             alpha=args.alpha, beta=args.beta)}
+    return fit_timed((name, f) for name, f in factories.items()
+                     if name in args.models)
 
 
 def run(graph, model_name, generators, seed, budget, args):
@@ -83,18 +77,7 @@ def run(graph, model_name, generators, seed, budget, args):
                          lambda_reg=1e-4, eval_every=budget['epochs'],
                          patience=0, select='last', monitor='ndcg@20',
                          ks=(10, 20), seed=seed)
-    start = time.perf_counter()
-    report = Trainer(model, graph, config, progress=False).fit()
-    return {'seed': seed, 'epochs_run': report['epochs_run'],
-            'train_seconds': report['train_seconds'],
-            'wall_seconds': round(time.perf_counter() - start, 3),
-            'test': report['test']}
-
-
-def stat(runs, key):
-    vals = [r['test'][key] for r in runs]
-    return statistics.mean(vals), (statistics.stdev(vals) if len(vals) > 1
-                                   else 0.0)
+    return train_report(model, graph, config, seed)
 
 
 def main():
@@ -144,12 +127,12 @@ def main():
                       f"{r['train_seconds']:.1f} s training, "
                       f"{r['wall_seconds']:.1f} s in all", flush=True)
             rows[model_name] = {'runs': runs, 'mean': {
-                k: stat(runs, k)[0] for k in ('recall@20', 'ndcg@20',
+                k: mean_sd(runs, k)[0] for k in ('recall@20', 'ndcg@20',
                                               'recall@10', 'ndcg@10')}}
         print(f"\n{name}: {'model':<9} {'R@20':>17} {'N@20':>17} "
               f"{'train s':>8}")
         for model_name, row in rows.items():
-            cells = [stat(row['runs'], k) for k in ('recall@20', 'ndcg@20')]
+            cells = [mean_sd(row['runs'], k) for k in ('recall@20', 'ndcg@20')]
             secs = statistics.mean(r['train_seconds'] for r in row['runs'])
             row['mean']['train_seconds'] = secs
             print(f"{'':<{len(name) + 1}} {model_name:<9} "

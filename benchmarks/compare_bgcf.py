@@ -30,16 +30,16 @@ import json
 import os
 import os.path as osp
 import statistics
-import time
 
 import torch
-from _common import data_root, load_note
+from _common import (data_root, fit_timed, load_note, mean_sd,
+                     train_report)
 
 from pyg_recsys import __version__
 from pyg_recsys.data import PECO, NodeCopying, load_dataset
 from pyg_recsys.nn import LightGCN
 from pyg_recsys.nn.models.bgcf import BGCF
-from pyg_recsys.train import TrainConfig, Trainer, get_recipe
+from pyg_recsys.train import TrainConfig, get_recipe
 
 DATASETS = ('lastfm', 'sslrec-sparse-yelp')
 MODELS = ('bgcf', 'bgcf-peco', 'lightgcn')
@@ -65,18 +65,7 @@ def run(graph, name, generators, seed, epochs, args):
                      **recipe.model_kwargs)
     train.update(eval_every=train['epochs'], patience=0, select='last',
                  monitor='ndcg@20', ks=(10, 20), seed=seed)
-    start = time.perf_counter()
-    report = Trainer(model, graph, TrainConfig(**train), progress=False).fit()
-    return {'seed': seed, 'epochs_run': report['epochs_run'],
-            'train_seconds': report['train_seconds'],
-            'wall_seconds': round(time.perf_counter() - start, 3),
-            'test': report['test']}
-
-
-def stat(runs, key):
-    vals = [r['test'][key] for r in runs]
-    return statistics.mean(vals), (statistics.stdev(vals) if len(vals) > 1
-                                   else 0.0)
+    return train_report(model, graph, TrainConfig(**train), seed)
 
 
 def main():
@@ -108,15 +97,9 @@ def main():
             continue
         graph = load_dataset(name, root=root)
         print(graph, flush=True)
-        generators, fit_seconds = {}, {}
-        for model_name, cls in GENERATORS.items():
-            if model_name in args.models:
-                start = time.perf_counter()
-                generators[model_name] = cls(graph)
-                fit_seconds[model_name] = round(time.perf_counter() - start,
-                                                3)
-                print(f'  fitted {generators[model_name]} in '
-                      f'{fit_seconds[model_name]:.1f} s', flush=True)
+        generators, fit_seconds = fit_timed(
+            (name, lambda cls=cls: cls(graph))
+            for name, cls in GENERATORS.items() if name in args.models)
         rows = {}
         for model_name in args.models:
             runs = []
@@ -131,14 +114,14 @@ def main():
                       f"training, {r['wall_seconds']:.1f} s in all",
                       flush=True)
             rows[model_name] = {'runs': runs, 'mean': {
-                k: stat(runs, k)[0] for k in ('recall@20', 'ndcg@20',
+                k: mean_sd(runs, k)[0] for k in ('recall@20', 'ndcg@20',
                                               'recall@10', 'ndcg@10')}}
             rows[model_name]['mean']['train_seconds'] = statistics.mean(
                 r['train_seconds'] for r in runs)
         print(f"\n{name}: {'model':<9} {'R@20':>17} {'N@20':>17} "
               f"{'train s':>8}")
         for model_name, row in rows.items():
-            cells = [stat(row['runs'], k) for k in ('recall@20', 'ndcg@20')]
+            cells = [mean_sd(row['runs'], k) for k in ('recall@20', 'ndcg@20')]
             print(f"{'':<{len(name) + 1}} {model_name:<9} "
                   + ' '.join(f'{m:.4f} ± {s:.4f}'.rjust(17)
                              for m, s in cells)
