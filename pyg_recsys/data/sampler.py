@@ -122,10 +122,7 @@ class BPRSampler:
                 bitmap[self.keys] = True
                 self._bitmap = bitmap.view(self.num_users, self.num_items)
             return self._bitmap.index_select(0, users).index_select(1, items)
-        query = (users.view(-1, 1) * self.num_items + items.view(1, -1))
-        pos = torch.searchsorted(self.keys, query).clamp_(
-            max=self.keys.numel() - 1)
-        return self.keys[pos] == query
+        return self.is_positive(users.view(-1, 1), items.view(1, -1))
 
     def _draw(self, shape) -> Tensor:
         if self.pool is None:
